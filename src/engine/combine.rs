@@ -1,0 +1,98 @@
+//! Combining the proposals of several policies (spec B.4).
+//!
+//! - Scale out if any policy wants to; the largest capacity wins.
+//! - Otherwise scale in, to the largest capacity proposed, but only when the target tracking
+//!   policies agree: a target tracking scale-in needs every target tracking policy with scale-in
+//!   enabled to want to scale in; a step scaling scale-in needs every such policy that is ready
+//!   (has data) to want to, so target tracking policies without data do not block it.
+//!
+//! The winner starts the cooldown of its direction, with its own cooldown length.
+
+use super::EngineState;
+use super::alarm::AlarmState;
+use super::reason::{Direction, Outcome};
+use crate::policy::compiled::{CompiledPolicySet, PolicyKind};
+
+/// Combines the proposals recorded in `state`'s decision and returns the new capacity
+/// (before clamping); marks the winner and records its cooldown.
+pub fn combine(set: &CompiledPolicySet, state: &mut EngineState, t: i64, base: i64) -> i64 {
+    if let Some((index, capacity)) = largest(state, Direction::Out) {
+        return apply(set, state, index, capacity, Direction::Out, t, base);
+    }
+    let veto_all = first_not_wanting_scale_in(set, state, false);
+    let veto_ready = first_not_wanting_scale_in(set, state, true);
+    for reason in &mut state.decision.reasons {
+        if let Outcome::ScaleIn { .. } = reason.outcome {
+            let is_target_tracking = matches!(
+                set.policies[reason.policy as usize].kind,
+                PolicyKind::TargetTracking(_)
+            );
+            let veto = if is_target_tracking { veto_all } else { veto_ready };
+            if let Some(by) = veto {
+                reason.outcome = Outcome::ScaleInVetoed { by: by as u32 };
+            }
+        }
+    }
+    match largest(state, Direction::In) {
+        Some((index, capacity)) => apply(set, state, index, capacity, Direction::In, t, base),
+        None => base,
+    }
+}
+
+/// The reason index and capacity of the largest proposal in `direction`.
+fn largest(state: &EngineState, direction: Direction) -> Option<(usize, i64)> {
+    let mut best: Option<(usize, i64)> = None;
+    for (i, reason) in state.decision.reasons.iter().enumerate() {
+        let capacity = match (reason.outcome, direction) {
+            (Outcome::ScaleOut { capacity, .. }, Direction::Out)
+            | (Outcome::ScaleIn { capacity, .. }, Direction::In) => capacity,
+            _ => continue,
+        };
+        if best.is_none_or(|(_, c)| capacity > c) {
+            best = Some((i, capacity));
+        }
+    }
+    best
+}
+
+/// The first target tracking policy with scale-in enabled (and data, when `ready_only`) that
+/// does not want to scale in.
+fn first_not_wanting_scale_in(
+    set: &CompiledPolicySet,
+    state: &EngineState,
+    ready_only: bool,
+) -> Option<usize> {
+    set.policies.iter().enumerate().position(|(i, policy)| match &policy.kind {
+        PolicyKind::TargetTracking(tt) if !tt.disable_scale_in => {
+            let ready = state.alarms[tt.high_alarm] != AlarmState::InsufficientData
+                || state.alarms[tt.low_alarm] != AlarmState::InsufficientData;
+            (ready || !ready_only) && !state.wants_scale_in[i]
+        }
+        _ => false,
+    })
+}
+
+fn apply(
+    set: &CompiledPolicySet,
+    state: &mut EngineState,
+    reason_index: usize,
+    capacity: i64,
+    direction: Direction,
+    t: i64,
+    base: i64,
+) -> i64 {
+    let reason = &mut state.decision.reasons[reason_index];
+    reason.applied = true;
+    let policy = reason.policy as usize;
+    let seconds = match (&set.policies[policy].kind, direction) {
+        (PolicyKind::StepScaling(step), _) => step.cooldown,
+        (PolicyKind::TargetTracking(tt), Direction::Out) => tt.scale_out_cooldown,
+        (PolicyKind::TargetTracking(tt), Direction::In) => tt.scale_in_cooldown,
+    };
+    let clock = state.clock_index(policy);
+    match direction {
+        Direction::Out => state.clocks[clock].record_scale_out(t, base, seconds),
+        Direction::In => state.clocks[clock].record_scale_in(t, seconds),
+    }
+    capacity
+}

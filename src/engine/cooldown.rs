@@ -1,0 +1,65 @@
+//! Cooldown clocks (spec B.2, B.3).
+//!
+//! - Scale-out cooldown: while it runs, a policy adds capacity only if it asks for *more* than
+//!   the scale-out that started the cooldown. The policy's new capacity is computed from `C0`,
+//!   the capacity before that scale-out, and wins only if it exceeds the current capacity
+//!   (`+2`, then `+3` during the cooldown, adds 1 more).
+//! - Scale-in cooldown: no scale-in until it expires; a scale-out ends it at once.
+//! - Only policy-driven activities start cooldowns; scheduled actions never wait for one.
+//!
+//! Whether clocks are kept per scalable target or per policy is a setting (default per target),
+//! as is whether a scale-out cooldown also blocks scale-in (default: it does).
+
+use serde::Serialize;
+
+/// A running scale-out cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScaleOutCooldown {
+    /// When it expires (Unix seconds).
+    pub until: i64,
+    /// The capacity before the scale-out that started it (`C0`).
+    pub base: i64,
+}
+
+/// The scale-out and scale-in clocks of a target (or of one policy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CooldownClock {
+    scale_out: Option<ScaleOutCooldown>,
+    scale_in_until: Option<i64>,
+}
+
+impl CooldownClock {
+    /// The running scale-out cooldown at `now`, if any.
+    pub fn scale_out(&self, now: i64) -> Option<ScaleOutCooldown> {
+        self.scale_out.filter(|c| now < c.until)
+    }
+
+    /// When the running scale-in cooldown expires, if one runs at `now`.
+    pub fn scale_in_until(&self, now: i64) -> Option<i64> {
+        self.scale_in_until.filter(|until| now < *until)
+    }
+
+    /// Records a scale-out from `base` at `now` with a cooldown of `seconds`.
+    ///
+    /// A scale-out during a running scale-out cooldown keeps the original `C0` and extends the
+    /// clock; any scale-out ends a scale-in cooldown.
+    pub fn record_scale_out(&mut self, now: i64, base: i64, seconds: u32) {
+        let until = now + i64::from(seconds);
+        self.scale_out = Some(match self.scale_out(now) {
+            Some(running) => ScaleOutCooldown {
+                until: running.until.max(until),
+                base: running.base,
+            },
+            None => ScaleOutCooldown { until, base },
+        });
+        self.scale_in_until = None;
+    }
+
+    /// Records a scale-in at `now` with a cooldown of `seconds`.
+    pub fn record_scale_in(&mut self, now: i64, seconds: u32) {
+        self.scale_in_until = Some(now + i64::from(seconds));
+    }
+}
+
+#[cfg(test)]
+mod tests;

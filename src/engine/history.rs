@@ -1,0 +1,179 @@
+//! Per-period datapoint history of one metric: what alarms evaluate (spec B.7).
+//!
+//! Raw samples (pushed or polled) are folded into periods aligned to the metric's period
+//! (`start = floor(t / period) * period`). A period keeps count, sum, minimum and maximum, so any
+//! CloudWatch statistic can be read from it, and the sum of the capacities seen with its samples,
+//! so a "per task" value (the metric divided by the running capacity, like AWS's `m1 / m2`
+//! backlog-per-task math) can be derived. The buffer has a fixed capacity chosen at compile
+//! time from the longest alarm over the metric: memory per policy set is bounded and recording
+//! never reallocates.
+
+use std::collections::VecDeque;
+
+use crate::policy::document::Statistic;
+
+/// Everything kept about one period of a metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeriodStats {
+    /// Start of the period, Unix seconds.
+    pub start: i64,
+    /// Number of samples.
+    pub count: u32,
+    /// Sum of the samples.
+    pub sum: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// Sum of the capacity observed with each sample.
+    pub capacity_sum: f64,
+}
+
+impl PeriodStats {
+    fn new(start: i64, value: f64, capacity: u32) -> Self {
+        Self {
+            start,
+            count: 1,
+            sum: value,
+            min: value,
+            max: value,
+            capacity_sum: f64::from(capacity),
+        }
+    }
+
+    fn add(&mut self, value: f64, capacity: u32) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.capacity_sum += f64::from(capacity);
+    }
+
+    /// The period's value for a CloudWatch statistic.
+    pub fn statistic(&self, statistic: Statistic) -> f64 {
+        match statistic {
+            Statistic::Average => self.sum / f64::from(self.count),
+            Statistic::Sum => self.sum,
+            Statistic::Minimum => self.min,
+            Statistic::Maximum => self.max,
+            Statistic::SampleCount => f64::from(self.count),
+        }
+    }
+
+    /// Mean capacity while the period's samples were taken.
+    pub fn mean_capacity(&self) -> f64 {
+        self.capacity_sum / f64::from(self.count)
+    }
+
+    /// The statistic, divided by the mean capacity when `per_task` is set.
+    ///
+    /// With no capacity at all, demand (a positive value) is infinite per task and no demand is
+    /// zero: from zero tasks, any work is a reason to scale out.
+    pub fn value(&self, statistic: Statistic, per_task: bool) -> f64 {
+        let value = self.statistic(statistic);
+        if !per_task {
+            return value;
+        }
+        let capacity = self.mean_capacity();
+        if capacity > 0.0 {
+            value / capacity
+        } else if value > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A bounded, time-ordered history of periods of one metric.
+#[derive(Debug, Clone)]
+pub struct MetricHistory {
+    period_seconds: i64,
+    periods: VecDeque<PeriodStats>,
+    capacity: usize,
+}
+
+impl MetricHistory {
+    /// A history of periods of `period_seconds`, keeping at most `capacity` periods.
+    pub fn new(period_seconds: u32, capacity: usize) -> Self {
+        let capacity = capacity.max(2);
+        Self {
+            period_seconds: i64::from(period_seconds.max(1)),
+            periods: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Period length in seconds.
+    pub fn period_seconds(&self) -> i64 {
+        self.period_seconds
+    }
+
+    /// Start of the period that contains `at` (Unix seconds).
+    pub fn period_start(&self, at: i64) -> i64 {
+        at.div_euclid(self.period_seconds) * self.period_seconds
+    }
+
+    /// Start of the newest period that has ended at `now`.
+    pub fn last_complete_period(&self, now: i64) -> i64 {
+        self.period_start(now) - self.period_seconds
+    }
+
+    /// Adds a sample taken at `at` (Unix seconds) while the capacity was `capacity`.
+    ///
+    /// Returns false when the sample is older than everything the history keeps, or not a
+    /// finite number; such a sample is dropped.
+    pub fn record(&mut self, at: i64, value: f64, capacity: u32) -> bool {
+        if !value.is_finite() {
+            return false;
+        }
+        let start = self.period_start(at);
+        match self.periods.binary_search_by_key(&start, |p| p.start) {
+            Ok(i) => self.periods[i].add(value, capacity),
+            Err(i) => {
+                if self.periods.len() == self.capacity {
+                    if i == 0 {
+                        return false;
+                    }
+                    self.periods.pop_front();
+                    self.periods
+                        .insert(i - 1, PeriodStats::new(start, value, capacity));
+                } else {
+                    self.periods.insert(i, PeriodStats::new(start, value, capacity));
+                }
+            }
+        }
+        true
+    }
+
+    /// The period starting at `start`, if it has samples.
+    pub fn period(&self, start: i64) -> Option<&PeriodStats> {
+        self.periods
+            .binary_search_by_key(&start, |p| p.start)
+            .ok()
+            .map(|i| &self.periods[i])
+    }
+
+    /// The newest complete period at `now` that has samples, with its start.
+    pub fn latest_complete(&self, now: i64) -> Option<&PeriodStats> {
+        let last = self.last_complete_period(now);
+        self.periods.iter().rev().find(|p| p.start <= last)
+    }
+
+    /// The `n` periods that end at or before `now`, newest first, `None` where a period has no
+    /// samples.
+    pub fn window(&self, now: i64, n: u32) -> impl Iterator<Item = Option<&PeriodStats>> {
+        let last = self.last_complete_period(now);
+        (0..i64::from(n)).map(move |k| self.period(last - k * self.period_seconds))
+    }
+
+    /// Number of periods held.
+    pub fn len(&self) -> usize {
+        self.periods.len()
+    }
+
+    /// Whether no period is held.
+    pub fn is_empty(&self) -> bool {
+        self.periods.is_empty()
+    }
+}

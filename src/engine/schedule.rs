@@ -1,0 +1,237 @@
+//! Scheduled action recurrences: `at(..)`, `rate(..)` and `cron(..)` (spec B.5).
+//!
+//! AAS cron expressions have six fields, `minutes hours day-of-month month day-of-week year`,
+//! Quartz-style week days (1 = SUN .. 7 = SAT, or names) and require `?` in exactly one of the
+//! two day fields. They are evaluated in the action's IANA time zone, so a `cron(0 8 ? * MON-FRI *)`
+//! in `America/New_York` follows daylight saving time. The parsing and matching of the cron fields
+//! is done by the `croner` crate configured for that dialect.
+//!
+//! Choices where AWS is silent (documented in the README and tested):
+//! - A local time that does not exist (spring forward) runs at the first instant after the gap; a
+//!   local time that happens twice (fall back) runs once, at its first occurrence.
+//! - `rate(..)` is anchored at the action's `startTime`, or at the Unix epoch when it has none, so
+//!   that every replica of the scaler computes the same instants.
+//! - A `cron` with a `startTime` first runs at its first match at or after `startTime`.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+/// When a scheduled action recurs.
+#[derive(Clone)]
+pub enum Recurrence {
+    /// Once, at this instant.
+    At(DateTime<Utc>),
+    /// Every `every_seconds`, counted from `anchor`.
+    Rate {
+        /// Interval between runs.
+        every_seconds: i64,
+        /// An instant at which the action runs.
+        anchor: DateTime<Utc>,
+    },
+    /// On every match of a cron pattern in a time zone.
+    Cron {
+        /// The parsed pattern.
+        cron: Box<Cron>,
+        /// The zone the pattern is read in.
+        zone: Tz,
+    },
+}
+
+impl fmt::Debug for Recurrence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recurrence::At(at) => write!(f, "At({at})"),
+            Recurrence::Rate { every_seconds, anchor } => {
+                write!(f, "Rate({every_seconds}s from {anchor})")
+            }
+            Recurrence::Cron { cron, zone } => write!(f, "Cron({} in {zone})", cron.pattern),
+        }
+    }
+}
+
+/// A schedule: a recurrence bounded by an optional start and end time.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    recurrence: Recurrence,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// Parses an AAS schedule expression read in `zone`, bounded by `start` and `end`.
+    ///
+    /// The error says what is wrong and what is expected, for a validation message.
+    pub fn parse(
+        expression: &str,
+        zone: Tz,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Self, String> {
+        let expression = expression.trim();
+        let recurrence = if let Some(body) = strip_call(expression, "at") {
+            Recurrence::At(parse_at(body, zone)?)
+        } else if let Some(body) = strip_call(expression, "rate") {
+            Recurrence::Rate {
+                every_seconds: parse_rate(body)?,
+                anchor: start.unwrap_or(DateTime::UNIX_EPOCH),
+            }
+        } else if let Some(body) = strip_call(expression, "cron") {
+            Recurrence::Cron {
+                cron: Box::new(parse_cron(body)?),
+                zone,
+            }
+        } else {
+            return Err(format!(
+                "`{expression}` is not a schedule: expected at(yyyy-mm-ddThh:mm:ss), \
+                 rate(N minutes|hours|days) or cron(minutes hours day-of-month month day-of-week year)"
+            ));
+        };
+        Ok(Self {
+            recurrence,
+            start,
+            end,
+        })
+    }
+
+    /// The recurrence without its bounds.
+    pub fn recurrence(&self) -> &Recurrence {
+        &self.recurrence
+    }
+
+    /// The latest run at or before `at`, within the start and end times.
+    pub fn latest_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let at = match self.end {
+            Some(end) if end < at => end,
+            _ => at,
+        };
+        let found = match &self.recurrence {
+            Recurrence::At(when) => (*when <= at).then_some(*when),
+            Recurrence::Rate {
+                every_seconds,
+                anchor,
+            } => {
+                let elapsed = (at - *anchor).num_seconds();
+                (elapsed >= 0).then(|| {
+                    *anchor + chrono::Duration::seconds(elapsed / every_seconds * every_seconds)
+                })
+            }
+            Recurrence::Cron { cron, zone } => cron
+                .find_previous_occurrence(&at.with_timezone(zone), true)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }?;
+        self.within_bounds(found).then_some(found)
+    }
+
+    /// The first run strictly after `after`, within the start and end times.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Runs before the start time do not happen: search from just before it.
+        let from = match self.start {
+            Some(start) if start > after => start - chrono::Duration::seconds(1),
+            _ => after,
+        };
+        let found = match &self.recurrence {
+            Recurrence::At(when) => (*when > from).then_some(*when),
+            Recurrence::Rate {
+                every_seconds,
+                anchor,
+            } => {
+                let elapsed = (from - *anchor).num_seconds();
+                let runs = if elapsed < 0 {
+                    0
+                } else {
+                    elapsed / every_seconds + 1
+                };
+                Some(*anchor + chrono::Duration::seconds(runs * every_seconds))
+            }
+            Recurrence::Cron { cron, zone } => cron
+                .find_next_occurrence(&from.with_timezone(zone), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }?;
+        self.within_bounds(found).then_some(found)
+    }
+
+    fn within_bounds(&self, at: DateTime<Utc>) -> bool {
+        self.start.is_none_or(|start| at >= start) && self.end.is_none_or(|end| at <= end)
+    }
+}
+
+fn strip_call<'a>(expression: &'a str, name: &str) -> Option<&'a str> {
+    expression
+        .strip_prefix(name)?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')
+        .map(str::trim)
+}
+
+fn parse_at(body: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    let local = NaiveDateTime::parse_from_str(body, "%Y-%m-%dT%H:%M:%S").map_err(|_| {
+        format!("at({body}): expected a local date and time as yyyy-mm-ddThh:mm:ss")
+    })?;
+    Ok(resolve_local(zone, local))
+}
+
+/// Maps a local time to an instant: the earlier of a repeated time, the end of a skipped one.
+fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = local;
+    loop {
+        if let Some(found) = zone.from_local_datetime(&probe).earliest() {
+            return found.with_timezone(&Utc);
+        }
+        // Inside a daylight saving gap: the first minute that exists runs the action.
+        probe += chrono::Duration::minutes(1);
+    }
+}
+
+fn parse_rate(body: &str) -> Result<i64, String> {
+    let expected = "expected rate(N minute|minutes|hour|hours|day|days) with N a positive integer";
+    let mut words = body.split_whitespace();
+    let (Some(count), Some(unit), None) = (words.next(), words.next(), words.next()) else {
+        return Err(format!("rate({body}): {expected}"));
+    };
+    let count: i64 = count
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("rate({body}): {expected}"))?;
+    let unit_seconds = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3_600,
+        "day" | "days" => 86_400,
+        _ => return Err(format!("rate({body}): unknown unit `{unit}`, {expected}")),
+    };
+    Ok(count * unit_seconds)
+}
+
+fn parse_cron(body: &str) -> Result<Cron, String> {
+    let fields: Vec<&str> = body.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(format!(
+            "cron({body}): expected 6 fields (minutes hours day-of-month month day-of-week year), found {}",
+            fields.len()
+        ));
+    }
+    let (day_of_month, day_of_week) = (fields[2], fields[4]);
+    if (day_of_month == "?") == (day_of_week == "?") {
+        return Err(format!(
+            "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Required)
+        .alternative_weekdays(true)
+        .sloppy_ranges(true)
+        .build()
+        .parse(&fields.join(" "))
+        .map_err(|error| format!("cron({body}): {error}"))
+}
+
+#[cfg(test)]
+mod tests;

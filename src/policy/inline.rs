@@ -1,0 +1,1 @@
+//! Inline trigger metadata.

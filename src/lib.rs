@@ -1,4 +1,37 @@
 //! ecs-scaler: a KEDA external scaler that reproduces Amazon ECS service auto scaling.
+//!
+//! ECS scaling rules (target tracking, step scaling on CloudWatch alarms, scheduled actions,
+//! cooldowns, suspension) cannot be expressed as HPA ratios. So the scaler computes the desired
+//! capacity D itself, exactly as Application Auto Scaling would, and reports it to KEDA as one
+//! metric with target 1: the HPA, configured to pass it through, sets the replicas to D.
+//!
+//! How the pieces fit, from data to answer:
+//! - [`sources`]: datapoints arrive (pushed over HTTP now; polled from AWS and Prometheus later)
+//!   into shared feeds, one per distinct source ([`sources::hub`]).
+//! - [`policy`]: `ScalingPolicySet` documents, validated with every error's field path, compiled
+//!   into index-resolved form; inline trigger metadata compiles into the same model.
+//! - [`engine`]: the hot path. Pure, synchronous, allocation-free: alarms (M of N, missing
+//!   data), step and target tracking policies, cooldowns, schedules, combination.
+//! - [`controller`]: one time-driven state machine per policy set: histories, ticks,
+//!   [`capacity`] views, and the latest [`controller::Verdict`] in a watch channel.
+//! - [`registry`] and [`store`]: which policy sets are served (files, reloaded on change, or
+//!   inline metadata) and how a trigger finds its own.
+//! - [`grpc`]: KEDA's `ExternalScaler` API, reading verdicts only; [`http`]: push endpoint,
+//!   decisions, `/healthz`, `/metrics` ([`telemetry`]).
+//! - [`simulate`]: replays a metric trace through the engine, without servers; [`cli`] and
+//!   [`serve`] wire the binary.
 
+pub mod capacity;
+pub mod cli;
+pub mod clock;
+pub mod controller;
 pub mod engine;
+pub mod grpc;
+pub mod http;
 pub mod policy;
+pub mod registry;
+pub mod serve;
+pub mod simulate;
+pub mod sources;
+pub mod store;
+pub mod telemetry;

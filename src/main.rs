@@ -1,1 +1,35 @@
-fn main() {}
+//! The `ecs-scaler` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ecs_scaler::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => cli::validate(&args),
+        Command::Simulate(args) => cli::simulate(&args),
+        Command::Serve(args) => {
+            ecs_scaler::telemetry::init_logging();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(ecs_scaler::serve::serve(args.into())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error @ ecs_scaler::serve::ServeError::Policies { .. }) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(cli::EXIT_BAD_INPUT)
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

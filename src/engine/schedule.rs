@@ -223,13 +223,14 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
             "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
         ));
     }
+    // croner accepts a year field only together with a seconds field: AWS cron runs at second 0.
     CronParser::builder()
-        .seconds(Seconds::Disallowed)
+        .seconds(Seconds::Required)
         .year(Year::Required)
         .alternative_weekdays(true)
         .sloppy_ranges(true)
         .build()
-        .parse(&fields.join(" "))
+        .parse(&format!("0 {}", fields.join(" ")))
         .map_err(|error| format!("cron({body}): {error}"))
 }
 

@@ -132,6 +132,11 @@ impl MetricSpec {
             MetricSpec::Push(push) => push.period,
         }
     }
+
+    /// Whether values of this metric are pushed over HTTP.
+    pub fn is_push(&self) -> bool {
+        matches!(self, MetricSpec::Push(_))
+    }
 }
 
 /// A metric whose datapoints are pushed with `PUT /v1/namespaces/{ns}/policysets/{name}/metrics/{metric}`.

@@ -292,7 +292,12 @@ fn compile_alarm(
     let datapoints_to_alarm = alarm.datapoints_to_alarm.unwrap_or(evaluation_periods);
     check_m_of_n(path, evaluation_periods, datapoints_to_alarm, errors);
     let metric = metric?;
-    check_window(path, metrics[metric].period_seconds, evaluation_periods, errors);
+    check_window(
+        &format!("{path}.evaluationPeriods"),
+        metrics[metric].period_seconds,
+        evaluation_periods,
+        errors,
+    );
     Some(AlarmDef {
         name: name.to_owned(),
         origin: AlarmOrigin::Declared,
@@ -319,10 +324,11 @@ fn check_m_of_n(path: &str, n: u32, m: u32, errors: &mut ValidationErrors) {
     }
 }
 
+/// `path` is the field the error is reported on.
 fn check_window(path: &str, period: u32, n: u32, errors: &mut ValidationErrors) {
     if u64::from(period) * u64::from(n) > MAX_EVALUATION_WINDOW_SECONDS {
         errors.push(
-            format!("{path}.evaluationPeriods"),
+            path,
             format!(
                 "{n} periods of {period} s exceed CloudWatch's one-day evaluation window"
             ),
@@ -383,8 +389,11 @@ fn compile_target_tracking(
     }
     let metric = metric?;
     let period = metrics[metric].period_seconds;
-    check_window(path, period, implicit.high.evaluation_periods, errors);
-    check_window(path, period, implicit.low.evaluation_periods, errors);
+    // A target tracking policy has no `evaluationPeriods` field: blame the metric whose period
+    // makes the implicit alarms too long.
+    let metric_path = format!("{path}.metric");
+    check_window(&metric_path, period, implicit.high.evaluation_periods, errors);
+    check_window(&metric_path, period, implicit.low.evaluation_periods, errors);
     let mut implicit_alarm = |shape: &ImplicitAlarmSpec, high: bool| {
         let (suffix, operator, origin) = if high {
             (
@@ -574,9 +583,16 @@ fn compile_action(
         ),
         _ => {}
     }
-    let schedule = Schedule::parse(&action.schedule, zone?, action.start_time, action.end_time)
-        .map_err(|message| errors.push(format!("{path}.schedule"), message))
-        .ok()?;
+    // Parse even when the time zone is bad, so that a bad schedule is reported too.
+    let schedule = Schedule::parse(
+        &action.schedule,
+        zone.unwrap_or(Tz::UTC),
+        action.start_time,
+        action.end_time,
+    )
+    .map_err(|message| errors.push(format!("{path}.schedule"), message))
+    .ok()?;
+    zone?;
     Some(ScheduledAction {
         name: action.scheduled_action_name.clone(),
         schedule,

@@ -1,0 +1,169 @@
+//! The command line: `serve`, `validate` and `simulate`.
+//!
+//! Exit codes: 0 success, 1 a runtime failure, 2 bad input (a policy file, a trace, an
+//! argument).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::policy::load::load_file;
+use crate::serve::ServeConfig;
+use crate::simulate::{self, Format};
+
+/// Exit code for bad input.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// ECS service auto scaling for KEDA.
+#[derive(Debug, Parser)]
+#[command(name = "ecs-scaler", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve KEDA's external scaler API (gRPC) and the push/metrics HTTP endpoints.
+    Serve(ServeArgs),
+    /// Check policy documents; prints every problem and exits 2 if there is any.
+    Validate(ValidateArgs),
+    /// Replay a metric trace through the engine and print each decision.
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of ScalingPolicySet files (.yaml, .yml, .json), reloaded when they change.
+    /// Without it, the embedded example policy sets are served.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// gRPC address KEDA connects to.
+    #[arg(long, default_value = "0.0.0.0:9090", value_name = "ADDR")]
+    pub grpc_listen: SocketAddr,
+    /// HTTP address of the push endpoint, /metrics and /healthz.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    pub http_listen: SocketAddr,
+    /// Capacity assumed at start (default: each policy set's minimum capacity).
+    #[arg(long, value_name = "N")]
+    pub initial_capacity: Option<u32>,
+    /// Seconds between two evaluations of a policy set.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tick_interval: u64,
+    /// Seconds between two checks of the policy directory for changes.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub reload_interval: u64,
+}
+
+impl From<ServeArgs> for ServeConfig {
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            policies: args.policies,
+            grpc_listen: args.grpc_listen,
+            http_listen: args.http_listen,
+            initial_capacity: args.initial_capacity,
+            tick: Duration::from_secs(args.tick_interval),
+            reload_interval: Duration::from_secs(args.reload_interval),
+        }
+    }
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Policy documents to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The ScalingPolicySet document.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// CSV trace with header `time,metric,value`.
+    #[arg(long, value_name = "FILE")]
+    pub trace: PathBuf,
+    /// Capacity at the start (default: the minimum capacity).
+    #[arg(long, value_name = "N")]
+    pub initial_capacity: Option<u32>,
+    /// Start instant (default: the first RFC 3339 time in the trace, else 2026-01-05T00:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub start: Option<DateTime<Utc>>,
+    /// Seconds between two evaluations.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub step: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Runs `validate`: prints each file's verdict; exit 2 when any file has a problem.
+pub fn validate(args: &ValidateArgs) -> ExitCode {
+    let mut failed = false;
+    for file in &args.files {
+        match load_file(file) {
+            Ok(set) => println!(
+                "{}: ok (policy set {}: {} policies, {} scheduled actions)",
+                file.display(),
+                set.id,
+                set.policies.len(),
+                set.scheduled_actions.len()
+            ),
+            Err(error) => {
+                failed = true;
+                match error {
+                    crate::policy::load::LoadError::Invalid { origin, errors } => {
+                        for problem in &errors.0 {
+                            eprintln!("{origin}: {problem}");
+                        }
+                    }
+                    other => eprintln!("{other}"),
+                }
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs `simulate`: prints one row per evaluation; exit 2 on a bad policy or trace.
+pub fn simulate(args: &SimulateArgs) -> ExitCode {
+    let result = load_file(&args.policy)
+        .map_err(|e| e.to_string())
+        .and_then(|set| {
+            let text = std::fs::read_to_string(&args.trace)
+                .map_err(|e| format!("{}: cannot read: {e}", args.trace.display()))?;
+            let (trace, start) = simulate::parse_trace(&text, &set, args.start)
+                .map_err(|e| format!("{}: {e}", args.trace.display()))?;
+            Ok(simulate::run(
+                Arc::new(set),
+                &trace,
+                start,
+                args.step,
+                args.initial_capacity,
+            ))
+        });
+    match result {
+        Ok(rows) => {
+            print!("{}", simulate::render(&rows, args.format));
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}

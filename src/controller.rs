@@ -1,0 +1,296 @@
+//! One controller per policy set: a time-driven state machine around the engine.
+//!
+//! The controller keeps the metric histories and the engine state, copies new datapoints from
+//! its sources' feeds, and evaluates on a tick (default every 10 s), at the next scheduled
+//! action, and when a feed changes. Each evaluation is published as a [`Verdict`] in a watch
+//! channel; gRPC handlers only read the latest one.
+//!
+//! [`Runtime`] is the synchronous core (histories + engine state), shared with `simulate`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{Either, select_all};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::capacity::{CapacityObservation, CapacityView};
+use crate::clock::Clock;
+use crate::engine::history::MetricHistory;
+use crate::engine::{self, Decision, EngineState, Inputs};
+use crate::policy::CompiledPolicySet;
+use crate::policy::document::MetricSpec;
+use crate::sources::FeedReceiver;
+use crate::sources::hub::SourceHub;
+use crate::telemetry::{Metrics, PolicySetLabels};
+
+/// Histories and engine state of one policy set: everything needed to evaluate it.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    set: Arc<CompiledPolicySet>,
+    histories: Vec<MetricHistory>,
+    state: EngineState,
+}
+
+impl Runtime {
+    /// A runtime starting at `now` with `capacity`.
+    pub fn new(set: Arc<CompiledPolicySet>, capacity: u32, now: DateTime<Utc>) -> Self {
+        let histories = set.metrics.iter().map(engine::history_for).collect();
+        let state = EngineState::new(&set, capacity, now);
+        Self {
+            set,
+            histories,
+            state,
+        }
+    }
+
+    /// The policy set.
+    pub fn set(&self) -> &Arc<CompiledPolicySet> {
+        &self.set
+    }
+
+    /// The engine state.
+    pub fn state(&self) -> &EngineState {
+        &self.state
+    }
+
+    /// Records a datapoint of metric `metric` observed at `at` while the capacity was
+    /// `capacity`; false when it is too old to keep or not a finite number.
+    pub fn record(&mut self, metric: usize, at: DateTime<Utc>, value: f64, capacity: u32) -> bool {
+        self.histories[metric].record(at.timestamp(), value, capacity)
+    }
+
+    /// Evaluates at `now`.
+    pub fn evaluate(&mut self, capacity: CapacityObservation, now: DateTime<Utc>) -> &Decision {
+        let inputs = Inputs {
+            capacity: capacity.current,
+            scale_in_blocked: capacity.rollout_in_progress,
+            histories: &self.histories,
+        };
+        engine::evaluate(&self.set, &inputs, &mut self.state, now)
+    }
+}
+
+/// What a policy set tells KEDA.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Not evaluated yet.
+    Pending,
+    /// The latest decision.
+    Decided(Decision),
+    /// No decision can be made: KEDA should apply its fallback.
+    Unavailable {
+        /// Why, in words (no credential, no secret).
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// The decision, if there is one.
+    pub fn decision(&self) -> Option<&Decision> {
+        match self {
+            Verdict::Decided(decision) => Some(decision),
+            _ => None,
+        }
+    }
+}
+
+/// How controllers run.
+#[derive(Debug, Clone, Copy)]
+pub struct ControllerConfig {
+    /// Time between two evaluations without any other trigger.
+    pub tick: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running policy set: feeds in, verdicts out.
+pub struct Controller {
+    runtime: Runtime,
+    feeds: Vec<FeedReceiver>,
+    seen: Vec<Option<u64>>,
+    started: DateTime<Utc>,
+    capacity: Arc<dyn CapacityView>,
+    clock: Arc<dyn Clock>,
+    publisher: watch::Sender<Arc<Verdict>>,
+    metrics: Arc<Metrics>,
+    labels: PolicySetLabels,
+    config: ControllerConfig,
+}
+
+impl Controller {
+    /// A controller for `set`, subscribed to its sources in `hub`; returns it with the receiving
+    /// end of its verdicts.
+    pub fn new(
+        set: Arc<CompiledPolicySet>,
+        hub: &SourceHub,
+        capacity: Arc<dyn CapacityView>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        config: ControllerConfig,
+    ) -> (Self, watch::Receiver<Arc<Verdict>>) {
+        let now = clock.now();
+        let feeds = (0..set.metrics.len())
+            .map(|i| hub.subscribe(SourceHub::key_for(&set, i)))
+            .collect::<Vec<_>>();
+        let initial = capacity.observe().map_or(set.min_capacity, |c| c.current);
+        let (publisher, receiver) = watch::channel(Arc::new(Verdict::Pending));
+        let controller = Self {
+            seen: vec![None; feeds.len()],
+            feeds,
+            started: now,
+            labels: PolicySetLabels::from(&set.id),
+            runtime: Runtime::new(set, initial, now),
+            capacity,
+            clock,
+            publisher,
+            metrics,
+            config,
+        };
+        (controller, receiver)
+    }
+
+    /// Copies new datapoints, evaluates at the clock's now and publishes the verdict.
+    pub fn step(&mut self) -> Arc<Verdict> {
+        let now = self.clock.now();
+        let verdict = Arc::new(self.decide(now));
+        let previous = self.publisher.send_replace(verdict.clone());
+        self.report(&previous, &verdict);
+        verdict
+    }
+
+    fn decide(&mut self, now: DateTime<Utc>) -> Verdict {
+        let Some(capacity) = self.capacity.observe() else {
+            return Verdict::Unavailable {
+                reason: "the current capacity of the scale target is unknown".to_owned(),
+            };
+        };
+        self.ingest(capacity.current);
+        if let Some(reason) = self.staleness(now) {
+            return Verdict::Unavailable { reason };
+        }
+        let decision = self.runtime.evaluate(capacity, now).clone();
+        self.capacity.record_decision(decision.desired);
+        Verdict::Decided(decision)
+    }
+
+    fn ingest(&mut self, capacity: u32) {
+        for (metric, feed) in self.feeds.iter_mut().enumerate() {
+            let state = feed.borrow_and_update();
+            for datapoint in state.since(self.seen[metric]) {
+                self.runtime
+                    .record(metric, datapoint.timestamp, datapoint.value, capacity);
+                self.seen[metric] = Some(datapoint.seq);
+            }
+        }
+    }
+
+    /// Why the data is too old to decide on, if it is.
+    fn staleness(&self, now: DateTime<Utc>) -> Option<String> {
+        let set = self.runtime.set();
+        for (metric, feed) in set.metrics.iter().zip(&self.feeds) {
+            let stale_after = match &metric.source {
+                MetricSpec::Push(push) => push.stale_after_seconds,
+            };
+            let Some(stale_after) = stale_after else {
+                continue;
+            };
+            let state = feed.borrow();
+            let last = state.last_success.unwrap_or(self.started).max(self.started);
+            if (now - last).num_seconds() > i64::from(stale_after) {
+                let error = state
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default();
+                return Some(format!(
+                    "metric `{}` has no datapoint since {} (stale after {stale_after} s){error}",
+                    metric.name,
+                    last.format("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
+        }
+        None
+    }
+
+    fn report(&self, previous: &Verdict, verdict: &Verdict) {
+        let set = self.runtime.set();
+        self.metrics.evaluations.get_or_create(&self.labels).inc();
+        let unavailable = self.metrics.unavailable.get_or_create(&self.labels);
+        match verdict {
+            Verdict::Decided(decision) => {
+                unavailable.set(0);
+                self.metrics
+                    .desired_capacity
+                    .get_or_create(&self.labels)
+                    .set(i64::from(decision.desired));
+                let changed = previous.decision().is_none_or(|p| p.desired != decision.desired);
+                if changed {
+                    let reasons: Vec<String> =
+                        decision.reasons.iter().map(|r| r.describe(set)).collect();
+                    info!(
+                        policy_set = %set.id,
+                        capacity = decision.capacity,
+                        desired = decision.desired,
+                        min = decision.min,
+                        max = decision.max,
+                        reasons = ?reasons,
+                        "Desired capacity decided."
+                    );
+                }
+            }
+            Verdict::Unavailable { reason } => {
+                unavailable.set(1);
+                if !matches!(previous, Verdict::Unavailable { .. }) {
+                    warn!(policy_set = %set.id, %reason, "Policy set cannot decide.");
+                }
+            }
+            Verdict::Pending => {}
+        }
+    }
+
+    /// Evaluates on every tick, scheduled action and feed change, until the task is aborted.
+    pub async fn run(mut self) {
+        let mut ticker = tokio::time::interval(self.config.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let until_schedule = self
+                .runtime
+                .state()
+                .next_scheduled_run()
+                .map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            let schedule = match until_schedule {
+                Some(wait) => Either::Left(tokio::time::sleep(wait)),
+                None => Either::Right(std::future::pending()),
+            };
+            let feed_changed = if self.feeds.is_empty() {
+                Either::Right(std::future::pending())
+            } else {
+                Either::Left(select_all(
+                    self.feeds.iter_mut().map(|feed| Box::pin(feed.changed())),
+                ))
+            };
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = schedule => {}
+                (changed, _, _) = feed_changed => {
+                    if changed.is_err() {
+                        // A feed without a source: wait for the tick instead of spinning.
+                        ticker.tick().await;
+                    }
+                }
+            }
+            self.step();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! The HTTP side of the scaler: push endpoint, decisions, health and metrics.
+//!
+//! | route | what |
+//! |---|---|
+//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 with `{"error": ...}` |
+//! | `GET /v1/namespaces/{namespace}/policysets/{name}` | the latest decision with its reasons |
+//! | `GET /v1/policysets` | every policy set with its desired capacity |
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /metrics` | Prometheus metrics |
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::controller::Verdict;
+use crate::engine::reason::ReasonReport;
+use crate::registry::{PolicySetHandle, Registry};
+use crate::sources::SourceKey;
+use crate::sources::push::parse_body;
+use crate::telemetry::PolicySetLabels;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The router of every HTTP route.
+pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
+    Router::new()
+        .route(
+            "/v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}",
+            put(push_datapoint),
+        )
+        .route("/v1/namespaces/{namespace}/policysets/{name}", get(policy_set))
+        .route("/v1/policysets", get(policy_sets))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(HttpState { registry, clock })
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn find(state: &HttpState, namespace: &str, name: &str) -> Result<PolicySetHandle, Response> {
+    state.registry.get(namespace, name).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("policy set {namespace}/{name} not found"),
+        )
+    })
+}
+
+async fn push_datapoint(
+    State(state): State<HttpState>,
+    Path((namespace, name, metric)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
+    let handle = match find(&state, &namespace, &name) {
+        Ok(handle) => handle,
+        Err(response) => return response,
+    };
+    let set = &handle.set;
+    let Some(definition) = set.metrics.iter().find(|m| m.name == metric) else {
+        let known: Vec<&str> = set.metrics.iter().map(|m| m.name.as_str()).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("policy set {} has no metric `{metric}`; metrics: {known:?}", set.id),
+        );
+    };
+    if !definition.source.is_push() {
+        return error(
+            StatusCode::CONFLICT,
+            format!("metric `{metric}` of {} is not a push metric", set.id),
+        );
+    }
+    let now = state.clock.now();
+    let (timestamp, value) = match parse_body(&body, now) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let key = SourceKey::Push {
+        policy_set: set.id.clone(),
+        metric,
+    };
+    if !state
+        .registry
+        .hub()
+        .modify(&key, |feed| feed.push(timestamp, value, now))
+    {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("policy set {} is being reloaded; retry", set.id),
+        );
+    }
+    state
+        .registry
+        .metrics()
+        .pushed_datapoints
+        .get_or_create(&PolicySetLabels::from(&set.id))
+        .inc();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// A policy set's latest decision, as `GET /v1/namespaces/{namespace}/policysets/{name}` shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionView {
+    /// `namespace/name`.
+    pub policy_set: String,
+    /// The metric name KEDA sees.
+    pub metric_name: String,
+    /// `Pending`, `Decided` or `Unavailable`.
+    pub status: &'static str,
+    /// Why no decision can be made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
+    /// When the decision was made (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The capacity observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// The desired capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<u32>,
+    /// The minimum in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// The maximum in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// One reason per policy.
+    pub reasons: Vec<ReasonReport>,
+}
+
+impl DecisionView {
+    /// The view of a handle's latest verdict.
+    pub fn of(handle: &PolicySetHandle) -> Self {
+        let verdict = handle.verdict();
+        let set = &handle.set;
+        let mut view = Self {
+            policy_set: set.id.to_string(),
+            metric_name: handle.metric_name.to_string(),
+            status: "Pending",
+            unavailable_reason: None,
+            at: None,
+            capacity: None,
+            desired: None,
+            min: None,
+            max: None,
+            reasons: Vec::new(),
+        };
+        match verdict.as_ref() {
+            Verdict::Pending => {}
+            Verdict::Unavailable { reason } => {
+                view.status = "Unavailable";
+                view.unavailable_reason = Some(reason.clone());
+            }
+            Verdict::Decided(decision) => {
+                view.status = "Decided";
+                view.at = Some(decision.at.to_rfc3339());
+                view.capacity = Some(decision.capacity);
+                view.desired = Some(decision.desired);
+                view.min = Some(decision.min);
+                view.max = Some(decision.max);
+                view.reasons = decision.reasons.iter().map(|r| r.report(set)).collect();
+            }
+        }
+        view
+    }
+}
+
+async fn policy_set(
+    State(state): State<HttpState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    match find(&state, &namespace, &name) {
+        Ok(handle) => axum::Json(DecisionView::of(&handle)).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn policy_sets(State(state): State<HttpState>) -> Response {
+    let views: Vec<DecisionView> = state.registry.list().iter().map(DecisionView::of).collect();
+    axum::Json(views).into_response()
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.registry.metrics().encode(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! The policy sets being served, their controllers, and how a trigger finds its policy set.
+//!
+//! Policy sets come from files (or the embedded examples) and from inline trigger metadata.
+//! Each has a controller task and a [`PolicySetHandle`] through which the gRPC and HTTP layers
+//! read its latest verdict. Lookups borrow the namespace and name from the request, so serving a
+//! known policy set allocates nothing.
+//!
+//! Replacing a policy set (its file changed) starts a new controller from the capacity the old
+//! one last decided, so a reload never resets a service to its minimum.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tracing::info;
+
+use crate::capacity::assumed::AssumedCapacity;
+use crate::clock::Clock;
+use crate::controller::{Controller, ControllerConfig, Verdict};
+use crate::policy::compiled::keda_metric_name;
+use crate::policy::inline::{MetadataError, TriggerPolicy, classify, inline_document};
+use crate::policy::{CompiledPolicySet, PolicySetId, ValidationErrors, compile};
+use crate::sources::hub::SourceHub;
+use crate::telemetry::Metrics;
+
+/// Where a policy set was defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A policy file.
+    File(PathBuf),
+    /// Compiled into the binary (the embedded example).
+    Embedded(&'static str),
+    /// Trigger metadata of a ScaledObject; the fingerprint identifies the metadata.
+    Inline {
+        /// Order-independent hash of the metadata map.
+        fingerprint: u64,
+    },
+}
+
+/// A served policy set: its definition and its latest verdict.
+#[derive(Debug, Clone)]
+pub struct PolicySetHandle {
+    /// The compiled policy set.
+    pub set: Arc<CompiledPolicySet>,
+    /// The metric name reported to KEDA.
+    pub metric_name: Arc<str>,
+    verdicts: watch::Receiver<Arc<Verdict>>,
+}
+
+impl PolicySetHandle {
+    /// The latest verdict.
+    pub fn verdict(&self) -> Arc<Verdict> {
+        self.verdicts.borrow().clone()
+    }
+
+    /// A receiver that sees every new verdict.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Verdict>> {
+        self.verdicts.clone()
+    }
+}
+
+/// Why a trigger's policy set could not be found or built.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The referenced policy set is not loaded.
+    #[error("policy set {id} not found in {searched} ({loaded} policy sets loaded)")]
+    NotFound {
+        /// The reference.
+        id: PolicySetId,
+        /// Where policy sets are loaded from.
+        searched: String,
+        /// How many are loaded.
+        loaded: usize,
+    },
+    /// A metadata key is wrong.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The inline policy breaks a rule.
+    #[error("inline policy: {0}")]
+    InlinePolicy(ValidationErrors),
+    /// The inline policy would shadow a policy set defined elsewhere.
+    #[error(
+        "trigger metadata: policy set {0} is already defined by a policy file; reference it with \
+         `policy` or remove the inline keys"
+    )]
+    InlineConflict(PolicySetId),
+}
+
+struct Entry {
+    handle: PolicySetHandle,
+    origin: Origin,
+    task: AbortHandle,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Everything controllers need from the process.
+pub struct RegistryConfig {
+    /// The shared source feeds.
+    pub hub: Arc<SourceHub>,
+    /// Where time comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The process metrics.
+    pub metrics: Arc<Metrics>,
+    /// How controllers run.
+    pub controller: ControllerConfig,
+    /// Starting capacity of new policy sets (default: their minimum capacity).
+    pub initial_capacity: Option<u32>,
+    /// Where policy files come from, for error messages (e.g. `policy directory ./policies`).
+    pub source_description: String,
+}
+
+/// The served policy sets, by namespace then name.
+pub struct Registry {
+    sets: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    config: RegistryConfig,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Arc<Self> {
+        Arc::new(Self {
+            sets: RwLock::new(HashMap::new()),
+            config,
+        })
+    }
+
+    /// The process metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.config.metrics
+    }
+
+    /// The shared source feeds.
+    pub fn hub(&self) -> &Arc<SourceHub> {
+        &self.config.hub
+    }
+
+    /// The policy set `namespace/name`, if served.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<PolicySetHandle> {
+        let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+        sets.get(namespace)?.get(name).map(|e| e.handle.clone())
+    }
+
+    /// Every served policy set, sorted by namespace and name.
+    pub fn list(&self) -> Vec<PolicySetHandle> {
+        let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<PolicySetHandle> = sets
+            .values()
+            .flat_map(|names| names.values().map(|e| e.handle.clone()))
+            .collect();
+        all.sort_by(|a, b| a.set.id.cmp(&b.set.id));
+        all
+    }
+
+    /// Number of served policy sets.
+    pub fn len(&self) -> usize {
+        let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+        sets.values().map(HashMap::len).sum()
+    }
+
+    /// Whether no policy set is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The policy set a trigger uses: the one its metadata references, or its inline policy.
+    ///
+    /// `namespace` and `name` are the ScaledObject's.
+    pub fn resolve(
+        &self,
+        namespace: &str,
+        name: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<PolicySetHandle, ResolveError> {
+        match classify(metadata, namespace)? {
+            TriggerPolicy::Reference { namespace, name } => {
+                self.get(namespace, name).ok_or_else(|| ResolveError::NotFound {
+                    id: PolicySetId::new(namespace, name),
+                    searched: self.config.source_description.clone(),
+                    loaded: self.len(),
+                })
+            }
+            TriggerPolicy::Inline => self.resolve_inline(namespace, name, metadata),
+        }
+    }
+
+    fn resolve_inline(
+        &self,
+        namespace: &str,
+        name: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<PolicySetHandle, ResolveError> {
+        let namespace = if namespace.is_empty() {
+            crate::policy::compiled::DEFAULT_NAMESPACE
+        } else {
+            namespace
+        };
+        let fingerprint = fingerprint(metadata);
+        {
+            let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = sets.get(namespace).and_then(|names| names.get(name)) {
+                match entry.origin {
+                    Origin::Inline { fingerprint: f } if f == fingerprint => {
+                        return Ok(entry.handle.clone());
+                    }
+                    Origin::Inline { .. } => {}
+                    _ => {
+                        return Err(ResolveError::InlineConflict(PolicySetId::new(
+                            namespace, name,
+                        )));
+                    }
+                }
+            }
+        }
+        let id = PolicySetId::new(namespace, name);
+        let document = inline_document(metadata, &id)?;
+        let set = compile(&document).map_err(ResolveError::InlinePolicy)?;
+        info!(policy_set = %id, "Inline policy set created from trigger metadata.");
+        Ok(self.insert(set, Origin::Inline { fingerprint }))
+    }
+
+    /// Serves `set`, replacing a policy set with the same id; returns its handle.
+    ///
+    /// An unchanged definition keeps its running controller; a changed one starts a new
+    /// controller from the capacity the old one last decided.
+    pub fn insert(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {
+        let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
+        let names = sets.entry(set.id.namespace.clone()).or_default();
+        let previous = names.get(&set.id.name);
+        if let Some(entry) = previous {
+            if entry.handle.set.document == set.document {
+                return entry.handle.clone();
+            }
+        }
+        let carried = previous
+            .and_then(|e| e.handle.verdict().decision().map(|d| d.desired))
+            .or(self.config.initial_capacity)
+            .unwrap_or(set.min_capacity);
+        let id = set.id.clone();
+        let set = Arc::new(set);
+        let (controller, verdicts) = Controller::new(
+            set.clone(),
+            &self.config.hub,
+            Arc::new(AssumedCapacity::new(carried)),
+            self.config.clock.clone(),
+            self.config.metrics.clone(),
+            self.config.controller,
+        );
+        let task = tokio::spawn(controller.run()).abort_handle();
+        let handle = PolicySetHandle {
+            metric_name: keda_metric_name(&id).into(),
+            set,
+            verdicts,
+        };
+        names.insert(
+            id.name.clone(),
+            Entry {
+                handle: handle.clone(),
+                origin,
+                task,
+            },
+        );
+        drop(sets);
+        self.after_change();
+        handle
+    }
+
+    /// Stops serving `id`.
+    pub fn remove(&self, id: &PolicySetId) -> bool {
+        let removed = {
+            let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
+            let removed = sets
+                .get_mut(&id.namespace)
+                .and_then(|names| names.remove(&id.name));
+            sets.retain(|_, names| !names.is_empty());
+            removed
+        };
+        let found = removed.is_some();
+        drop(removed);
+        if found {
+            info!(policy_set = %id, "Policy set removed.");
+            self.after_change();
+        }
+        found
+    }
+
+    /// Makes the file-defined policy sets exactly `loaded`, keeping those defined by the files
+    /// in `keep` (files that failed to load keep their last good definition).
+    pub fn sync_files(&self, loaded: Vec<(Origin, CompiledPolicySet)>, keep: &[PathBuf]) {
+        let wanted: Vec<PolicySetId> = loaded.iter().map(|(_, set)| set.id.clone()).collect();
+        let stale: Vec<PolicySetId> = {
+            let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+            sets.values()
+                .flat_map(|names| names.values())
+                .filter(|entry| match &entry.origin {
+                    Origin::File(path) => !keep.contains(path),
+                    Origin::Embedded(_) => true,
+                    Origin::Inline { .. } => false,
+                })
+                .map(|entry| entry.handle.set.id.clone())
+                .filter(|id| !wanted.contains(id))
+                .collect()
+        };
+        for id in stale {
+            self.remove(&id);
+        }
+        for (origin, set) in loaded {
+            self.insert(set, origin);
+        }
+    }
+
+    fn after_change(&self) {
+        self.config.metrics.policy_sets.set(self.len() as i64);
+        self.config.hub.release_unused();
+    }
+}
+
+/// An order-independent hash of a metadata map.
+fn fingerprint(metadata: &HashMap<String, String>) -> u64 {
+    metadata
+        .iter()
+        .map(|pair| {
+            let mut hasher = DefaultHasher::new();
+            pair.hash(&mut hasher);
+            hasher.finish()
+        })
+        .fold(0u64, u64::wrapping_add)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+//! `ecs-scaler serve`: the gRPC server KEDA calls and the HTTP server beside it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::clock::{Clock, SystemClock};
+use crate::controller::ControllerConfig;
+use crate::grpc::ScalerService;
+use crate::grpc::proto::external_scaler_server::ExternalScalerServer;
+use crate::registry::{Registry, RegistryConfig};
+use crate::sources::hub::SourceHub;
+use crate::telemetry::Metrics;
+use crate::{http, store};
+
+/// How `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Policy directory; the embedded examples when absent.
+    pub policies: Option<PathBuf>,
+    /// gRPC listen address.
+    pub grpc_listen: SocketAddr,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Starting capacity of every policy set (default: its minimum capacity).
+    pub initial_capacity: Option<u32>,
+    /// Time between evaluations.
+    pub tick: Duration,
+    /// Time between two checks of the policy directory.
+    pub reload_interval: Duration,
+}
+
+/// Why `serve` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The policy directory could not be read.
+    #[error("policy directory {path}: {source}")]
+    Policies {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The embedded examples do not load (a build defect).
+    #[error("embedded policies: {0}")]
+    Embedded(#[from] crate::policy::load::LoadError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Runs the scaler until SIGTERM or Ctrl-C.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    Server::bind(config).await?.run(shutdown_signal()).await
+}
+
+/// A scaler whose policies are loaded and whose listeners are bound, ready to run.
+pub struct Server {
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    grpc_listener: tokio::net::TcpListener,
+    http_listener: tokio::net::TcpListener,
+}
+
+impl Server {
+    /// Loads the policies, starts their controllers and binds both listeners.
+    pub async fn bind(config: ServeConfig) -> Result<Self, ServeError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let source_description = match &config.policies {
+            Some(dir) => format!("policy directory {}", dir.display()),
+            None => {
+                "the embedded example policies (start with --policies DIR for your own)".to_owned()
+            }
+        };
+        let registry = Registry::new(RegistryConfig {
+            hub: SourceHub::new(),
+            clock: clock.clone(),
+            metrics: Arc::new(Metrics::new()),
+            controller: ControllerConfig { tick: config.tick },
+            initial_capacity: config.initial_capacity,
+            source_description,
+        });
+        match &config.policies {
+            Some(dir) => {
+                store::sync_dir(dir, &registry).map_err(|source| ServeError::Policies {
+                    path: dir.clone(),
+                    source,
+                })?;
+                tokio::spawn(store::watch_dir(
+                    dir.clone(),
+                    registry.clone(),
+                    config.reload_interval,
+                ));
+            }
+            None => {
+                let count = store::load_embedded(&registry)?;
+                info!(policy_sets = count, "Serving the embedded example policy sets.");
+            }
+        }
+        Ok(Self {
+            grpc_listener: bind(config.grpc_listen).await?,
+            http_listener: bind(config.http_listen).await?,
+            registry,
+            clock,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.grpc_listener.local_addr()
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http_listener.local_addr()
+    }
+
+    /// The served policy sets.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` completes, then drains: open streams end, in-flight requests
+    /// finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        info!(
+            grpc = %local(&self.grpc_listener),
+            http = %local(&self.http_listener),
+            "ecs-scaler serving."
+        );
+        let (stop, stopped) = watch::channel(false);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<ExternalScalerServer<ScalerService>>()
+            .await;
+        let grpc = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(ScalerService::new(self.registry.clone(), stopped.clone()).into_server())
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
+                wait_for(stopped.clone()),
+            );
+        let http = axum::serve(self.http_listener, http::router(self.registry, self.clock))
+            .with_graceful_shutdown(wait_for(stopped));
+        let signal = async move {
+            shutdown.await;
+            info!("Shutting down.");
+            let _ = stop.send(true);
+        };
+        let (grpc, http, ()) = tokio::join!(
+            async { grpc.await.map_err(ServeError::Grpc) },
+            async { http.await.map_err(ServeError::Http) },
+            signal
+        );
+        grpc?;
+        http
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind { address, source })
+}
+
+fn local(listener: &tokio::net::TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

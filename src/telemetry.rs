@@ -1,0 +1,135 @@
+//! Logs and Prometheus metrics.
+//!
+//! Metrics are registered in one place, with the prefix `ecs_scaler`, and served on `/metrics`.
+//! Labels carry policy set names, gRPC methods and status codes: never a credential or a value
+//! from trigger metadata other than the policy set's name.
+
+use std::io::IsTerminal;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::policy::PolicySetId;
+
+/// Labels of a per-policy-set metric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PolicySetLabels {
+    /// Namespace of the policy set.
+    pub namespace: String,
+    /// Name of the policy set.
+    pub policy_set: String,
+}
+
+impl From<&PolicySetId> for PolicySetLabels {
+    fn from(id: &PolicySetId) -> Self {
+        Self {
+            namespace: id.namespace.clone(),
+            policy_set: id.name.clone(),
+        }
+    }
+}
+
+/// Labels of a gRPC request counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct GrpcLabels {
+    /// The RPC method.
+    pub method: &'static str,
+    /// The gRPC status code, e.g. `Ok` or `NotFound`.
+    pub code: &'static str,
+}
+
+/// The scaler's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Evaluations made, per policy set.
+    pub evaluations: Family<PolicySetLabels, Counter>,
+    /// The latest desired capacity, per policy set.
+    pub desired_capacity: Family<PolicySetLabels, Gauge>,
+    /// 1 while a policy set cannot decide (KEDA's fallback applies), else 0.
+    pub unavailable: Family<PolicySetLabels, Gauge>,
+    /// Datapoints accepted by the push endpoint, per policy set.
+    pub pushed_datapoints: Family<PolicySetLabels, Counter>,
+    /// gRPC requests by method and status code.
+    pub grpc_requests: Family<GrpcLabels, Counter>,
+    /// Policy sets loaded.
+    pub policy_sets: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ecs_scaler");
+        let metrics = Self {
+            evaluations: Family::default(),
+            desired_capacity: Family::default(),
+            unavailable: Family::default(),
+            pushed_datapoints: Family::default(),
+            grpc_requests: Family::default(),
+            policy_sets: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "evaluations",
+            "Evaluations of a policy set",
+            metrics.evaluations.clone(),
+        );
+        registry.register(
+            "desired_capacity",
+            "Latest desired capacity of a policy set",
+            metrics.desired_capacity.clone(),
+        );
+        registry.register(
+            "unavailable",
+            "1 while a policy set cannot decide and KEDA's fallback applies",
+            metrics.unavailable.clone(),
+        );
+        registry.register(
+            "pushed_datapoints",
+            "Datapoints accepted by the push endpoint",
+            metrics.pushed_datapoints.clone(),
+        );
+        registry.register(
+            "grpc_requests",
+            "gRPC requests by method and status code",
+            metrics.grpc_requests.clone(),
+        );
+        registry.register(
+            "policy_sets",
+            "Policy sets loaded",
+            metrics.policy_sets.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Starts logging to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

@@ -231,7 +231,9 @@ impl Controller {
                     .desired_capacity
                     .get_or_create(&self.labels)
                     .set(i64::from(decision.desired));
-                let changed = previous.decision().is_none_or(|p| p.desired != decision.desired);
+                let changed = previous
+                    .decision()
+                    .is_none_or(|p| p.desired != decision.desired);
                 if changed {
                     let reasons: Vec<String> =
                         decision.reasons.iter().map(|r| r.describe(set)).collect();

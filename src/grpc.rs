@@ -58,7 +58,11 @@ impl ScalerService {
         ExternalScalerServer::new(self)
     }
 
-    fn resolve(&self, method: &'static str, scaled_object: Option<&ScaledObjectRef>) -> Result<PolicySetHandle, Status> {
+    fn resolve(
+        &self,
+        method: &'static str,
+        scaled_object: Option<&ScaledObjectRef>,
+    ) -> Result<PolicySetHandle, Status> {
         let result = match scaled_object {
             None => Err(Status::invalid_argument("scaledObjectRef is required")),
             Some(r) => self
@@ -83,7 +87,11 @@ impl ScalerService {
             .inc();
     }
 
-    fn answer<T>(&self, method: &'static str, result: Result<T, Status>) -> Result<Response<T>, Status> {
+    fn answer<T>(
+        &self,
+        method: &'static str,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(status) => status.code(),
@@ -152,7 +160,8 @@ impl ExternalScaler for ScalerService {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
         let handle = self.resolve("IsActive", Some(request.get_ref()))?;
-        let result = desired(&handle, &handle.verdict()).map(|d| IsActiveResponse { result: d > 0 });
+        let result =
+            desired(&handle, &handle.verdict()).map(|d| IsActiveResponse { result: d > 0 });
         self.answer("IsActive", result)
     }
 
@@ -179,7 +188,10 @@ impl ExternalScaler for ScalerService {
                 )
             })
             .take_until(self.shutdown());
-        self.answer("StreamIsActive", Ok(Box::pin(changes) as Self::StreamIsActiveStream))
+        self.answer(
+            "StreamIsActive",
+            Ok(Box::pin(changes) as Self::StreamIsActiveStream),
+        )
     }
 
     async fn get_metric_spec(
@@ -225,6 +237,9 @@ impl ExternalScaler for ScalerService {
         let specs = futures_util::stream::once(std::future::ready(Ok(metric_spec(&handle))))
             .chain(futures_util::stream::pending())
             .take_until(self.shutdown());
-        self.answer("StreamMetricSpec", Ok(Box::pin(specs) as Self::StreamMetricSpecStream))
+        self.answer(
+            "StreamMetricSpec",
+            Ok(Box::pin(specs) as Self::StreamMetricSpecStream),
+        )
     }
 }

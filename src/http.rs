@@ -41,7 +41,10 @@ pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
             "/v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}",
             put(push_datapoint),
         )
-        .route("/v1/namespaces/{namespace}/policysets/{name}", get(policy_set))
+        .route(
+            "/v1/namespaces/{namespace}/policysets/{name}",
+            get(policy_set),
+        )
         .route("/v1/policysets", get(policy_sets))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -75,7 +78,10 @@ async fn push_datapoint(
         let known: Vec<&str> = set.metrics.iter().map(|m| m.name.as_str()).collect();
         return error(
             StatusCode::NOT_FOUND,
-            format!("policy set {} has no metric `{metric}`; metrics: {known:?}", set.id),
+            format!(
+                "policy set {} has no metric `{metric}`; metrics: {known:?}",
+                set.id
+            ),
         );
     };
     if !definition.source.is_push() {

@@ -182,11 +182,12 @@ impl Registry {
     ) -> Result<PolicySetHandle, ResolveError> {
         match classify(metadata, namespace)? {
             TriggerPolicy::Reference { namespace, name } => {
-                self.get(namespace, name).ok_or_else(|| ResolveError::NotFound {
-                    id: PolicySetId::new(namespace, name),
-                    searched: self.config.source_description.clone(),
-                    loaded: self.len(),
-                })
+                self.get(namespace, name)
+                    .ok_or_else(|| ResolveError::NotFound {
+                        id: PolicySetId::new(namespace, name),
+                        searched: self.config.source_description.clone(),
+                        loaded: self.len(),
+                    })
             }
             TriggerPolicy::Inline => self.resolve_inline(namespace, name, metadata),
         }

@@ -109,7 +109,10 @@ impl Server {
             }
             None => {
                 let count = store::load_embedded(&registry)?;
-                info!(policy_sets = count, "Serving the embedded example policy sets.");
+                info!(
+                    policy_sets = count,
+                    "Serving the embedded example policy sets."
+                );
             }
         }
         Ok(Self {

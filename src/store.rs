@@ -112,8 +112,11 @@ pub fn sync_dir(dir: &Path, registry: &Registry) -> std::io::Result<DirectoryLoa
 }
 
 /// Reloads `dir` into `registry` whenever its files change, polling every `interval`.
+///
+/// The first poll always reloads, so a change made between the initial load and the start of
+/// the watch is not missed (reloading an unchanged policy set keeps its controller).
 pub async fn watch_dir(dir: PathBuf, registry: Arc<Registry>, interval: Duration) {
-    let mut last = fingerprint(&dir);
+    let mut last = Vec::new();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

@@ -1,1 +1,169 @@
+//! Controller tests, in tokio's virtual time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
 use super::*;
+use crate::capacity::assumed::AssumedCapacity;
+use crate::clock::TokioClock;
+use crate::policy::load::load_str;
+use crate::sources::SourceKey;
+
+const POLICY: &str = r#"
+apiVersion: ecs-scaler.dev/v1alpha1
+kind: ScalingPolicySet
+metadata: {name: web, namespace: shop}
+spec:
+  scalableTarget: {minCapacity: 1, maxCapacity: 20}
+  metrics:
+    backlog: {push: {period: 60, staleAfterSeconds: 300}}
+  policies:
+  - policyName: backlog-per-task
+    targetTracking: {metric: backlog, perTask: true, targetValue: 100}
+  scheduledActions:
+  - scheduledActionName: raise-min
+    schedule: at(2026-01-05T10:01:30)
+    scalableTargetAction: {minCapacity: 4}
+"#;
+
+fn start() -> DateTime<Utc> {
+    "2026-01-05T10:00:00Z".parse().unwrap()
+}
+
+struct Fixture {
+    hub: Arc<SourceHub>,
+    clock: TokioClock,
+    verdicts: watch::Receiver<Arc<Verdict>>,
+    controller: Option<Controller>,
+}
+
+fn fixture(capacity: Arc<dyn CapacityView>) -> Fixture {
+    let set = Arc::new(load_str(POLICY, "test").unwrap());
+    let hub = SourceHub::new();
+    let clock = TokioClock::starting_at(start());
+    let (controller, verdicts) = Controller::new(
+        set,
+        &hub,
+        capacity,
+        Arc::new(clock),
+        Arc::new(Metrics::new()),
+        ControllerConfig::default(),
+    );
+    Fixture {
+        hub,
+        clock,
+        verdicts,
+        controller: Some(controller),
+    }
+}
+
+impl Fixture {
+    fn push(&self, at: DateTime<Utc>, value: f64) {
+        let key = SourceKey::Push {
+            policy_set: crate::policy::PolicySetId::new("shop", "web"),
+            metric: "backlog".to_owned(),
+        };
+        let received = self.clock.now();
+        assert!(self.hub.modify(&key, |feed| feed.push(at, value, received)));
+    }
+
+    fn desired(&self) -> Option<u32> {
+        self.verdicts.borrow().decision().map(|d| d.desired)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_decides_on_every_tick() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let controller = f.controller.take().unwrap();
+    let task = tokio::spawn(controller.run());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(f.desired(), Some(2));
+    let first = f.verdicts.borrow_and_update().decision().unwrap().at;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let second = f.verdicts.borrow_and_update().decision().unwrap().at;
+    assert_eq!((second - first).num_seconds(), 10);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushed_datapoints_reach_the_engine_and_scale_out() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let controller = f.controller.take().unwrap();
+    let task = tokio::spawn(controller.run());
+    // Three complete minutes with 900 queued orders: 450 per task, above the target of 100.
+    for minutes_ago in 1..=3 {
+        f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(f.desired(), Some(9), "ceil(900 / 100) tasks");
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_wakes_up_for_a_scheduled_action() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let mut controller = f.controller.take().unwrap();
+    controller.config.tick = Duration::from_secs(3600);
+    let task = tokio::spawn(controller.run());
+    tokio::time::sleep(Duration::from_secs(89)).await;
+    assert_eq!(f.desired(), Some(2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let verdict = f.verdicts.borrow().clone();
+    let decision = verdict.decision().unwrap();
+    assert_eq!((decision.min, decision.desired), (4, 4));
+    assert_eq!(decision.at, start() + chrono::Duration::seconds(90));
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_source_becomes_unavailable_after_its_staleness_bound() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let controller = f.controller.as_mut().unwrap();
+    assert!(matches!(*controller.step(), Verdict::Decided(_)));
+    tokio::time::advance(Duration::from_secs(301)).await;
+    let verdict = controller.step();
+    let Verdict::Unavailable { reason } = verdict.as_ref() else {
+        panic!("expected unavailable, got {verdict:?}");
+    };
+    assert!(reason.contains("metric `backlog`"), "{reason}");
+    assert!(reason.contains("stale after 300 s"), "{reason}");
+    // A fresh datapoint makes it decide again; the action due meanwhile (min 4) has run.
+    f.push(f.clock.now(), 50.0);
+    let verdict = f.controller.as_mut().unwrap().step();
+    assert_eq!(verdict.decision().map(|d| (d.min, d.desired)), Some((4, 4)));
+}
+
+struct UnknownCapacity;
+
+impl CapacityView for UnknownCapacity {
+    fn observe(&self) -> Option<CapacityObservation> {
+        None
+    }
+    fn record_decision(&self, _: u32) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_capacity_is_unavailable_never_zero() {
+    let mut f = fixture(Arc::new(UnknownCapacity));
+    let verdict = f.controller.as_mut().unwrap().step();
+    assert!(
+        matches!(verdict.as_ref(), Verdict::Unavailable { reason } if reason.contains("capacity")),
+        "{verdict:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn runtime_records_with_the_capacity_of_the_moment() {
+    let set = Arc::new(load_str(POLICY, "test").unwrap());
+    let mut runtime = Runtime::new(set, 3, start());
+    assert!(runtime.record(0, start() - chrono::Duration::seconds(30), 300.0, 3));
+    assert!(!runtime.record(0, start(), f64::NAN, 3));
+    let observation = CapacityObservation {
+        current: 3,
+        rollout_in_progress: false,
+    };
+    assert_eq!(runtime.evaluate(observation, start()).desired, 3);
+}

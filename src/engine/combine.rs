@@ -6,7 +6,8 @@
 //!   enabled to want to scale in; a step scaling scale-in needs every such policy that is ready
 //!   (has data) to want to, so target tracking policies without data do not block it.
 //!
-//! The winner starts the cooldown of its direction, with its own cooldown length.
+//! The winner starts the cooldown of its direction, with its own cooldown length; the one
+//! exception is target tracking's first task from zero, which starts none (spec B.3).
 
 use super::EngineState;
 use super::alarm::AlarmState;
@@ -27,7 +28,11 @@ pub fn combine(set: &CompiledPolicySet, state: &mut EngineState, t: i64, base: i
                 set.policies[reason.policy as usize].kind,
                 PolicyKind::TargetTracking(_)
             );
-            let veto = if is_target_tracking { veto_all } else { veto_ready };
+            let veto = if is_target_tracking {
+                veto_all
+            } else {
+                veto_ready
+            };
             if let Some(by) = veto {
                 reason.outcome = Outcome::ScaleInVetoed { by: by as u32 };
             }
@@ -62,14 +67,17 @@ fn first_not_wanting_scale_in(
     state: &EngineState,
     ready_only: bool,
 ) -> Option<usize> {
-    set.policies.iter().enumerate().position(|(i, policy)| match &policy.kind {
-        PolicyKind::TargetTracking(tt) if !tt.disable_scale_in => {
-            let ready = state.alarms[tt.high_alarm] != AlarmState::InsufficientData
-                || state.alarms[tt.low_alarm] != AlarmState::InsufficientData;
-            (ready || !ready_only) && !state.wants_scale_in[i]
-        }
-        _ => false,
-    })
+    set.policies
+        .iter()
+        .enumerate()
+        .position(|(i, policy)| match &policy.kind {
+            PolicyKind::TargetTracking(tt) if !tt.disable_scale_in => {
+                let ready = state.alarms[tt.high_alarm] != AlarmState::InsufficientData
+                    || state.alarms[tt.low_alarm] != AlarmState::InsufficientData;
+                (ready || !ready_only) && !state.wants_scale_in[i]
+            }
+            _ => false,
+        })
 }
 
 fn apply(
@@ -89,10 +97,17 @@ fn apply(
         (PolicyKind::TargetTracking(tt), Direction::Out) => tt.scale_out_cooldown,
         (PolicyKind::TargetTracking(tt), Direction::In) => tt.scale_in_cooldown,
     };
-    let clock = state.clock_index(policy);
+    let index = state.clock_index(policy);
+    let clock = &mut state.clocks[index];
+    let bootstrap = base == 0
+        && direction == Direction::Out
+        && matches!(set.policies[policy].kind, PolicyKind::TargetTracking(_));
     match direction {
-        Direction::Out => state.clocks[clock].record_scale_out(t, base, seconds),
-        Direction::In => state.clocks[clock].record_scale_in(t, seconds),
+        // Target tracking's first task from zero starts no cooldown: ECS then continues from
+        // that task as usual (spec B.3), instead of waiting a whole cooldown for the real size.
+        Direction::Out if bootstrap => clock.end_scale_in_cooldown(),
+        Direction::Out => clock.record_scale_out(t, base, seconds),
+        Direction::In => clock.record_scale_in(t, seconds),
     }
     capacity
 }

@@ -55,6 +55,11 @@ impl CooldownClock {
         self.scale_in_until = None;
     }
 
+    /// Ends a running scale-in cooldown (a scale-out that starts no cooldown of its own).
+    pub fn end_scale_in_cooldown(&mut self) {
+        self.scale_in_until = None;
+    }
+
     /// Records a scale-in at `now` with a cooldown of `seconds`.
     pub fn record_scale_in(&mut self, now: i64, seconds: u32) {
         self.scale_in_until = Some(now + i64::from(seconds));

@@ -139,7 +139,8 @@ impl MetricHistory {
                     self.periods
                         .insert(i - 1, PeriodStats::new(start, value, capacity));
                 } else {
-                    self.periods.insert(i, PeriodStats::new(start, value, capacity));
+                    self.periods
+                        .insert(i, PeriodStats::new(start, value, capacity));
                 }
             }
         }

@@ -47,7 +47,9 @@ fn step_outcome(
 ) -> Outcome {
     state.wants_scale_in[index] = false;
     match state.alarms[policy.alarm] {
-        AlarmState::InsufficientData => return not_invoked(state, index, Outcome::InsufficientData),
+        AlarmState::InsufficientData => {
+            return not_invoked(state, index, Outcome::InsufficientData);
+        }
         AlarmState::Ok => return not_invoked(state, index, Outcome::AlarmOk),
         AlarmState::Alarm => {}
     }
@@ -78,7 +80,17 @@ fn step_outcome(
             on_scale_in,
         )
     };
-    gate(set, inputs, state, index, t, base, None, Some(selected.index as u32), compute)
+    gate(
+        set,
+        inputs,
+        state,
+        index,
+        t,
+        base,
+        None,
+        Some(selected.index as u32),
+        compute,
+    )
 }
 
 fn target_tracking_outcome(
@@ -132,7 +144,17 @@ fn target_tracking_outcome(
         return Outcome::WaitingForReinvocation { next_at };
     }
     state.last_invoked[index] = Some(t);
-    gate(set, inputs, state, index, t, base, Some(direction), None, compute)
+    gate(
+        set,
+        inputs,
+        state,
+        index,
+        t,
+        base,
+        Some(direction),
+        None,
+        compute,
+    )
 }
 
 /// Resets the re-invocation clock of a policy whose alarms left ALARM.
@@ -142,8 +164,14 @@ fn not_invoked(state: &mut EngineState, index: usize, outcome: Outcome) -> Outco
 }
 
 /// When a policy still in ALARM may act again, if that is after `t`.
-fn reinvocation_wait(set: &CompiledPolicySet, state: &EngineState, index: usize, t: i64) -> Option<i64> {
-    let next_at = state.last_invoked[index]? + i64::from(set.behavior.reinvocation_interval_seconds);
+fn reinvocation_wait(
+    set: &CompiledPolicySet,
+    state: &EngineState,
+    index: usize,
+    t: i64,
+) -> Option<i64> {
+    let next_at =
+        state.last_invoked[index]? + i64::from(set.behavior.reinvocation_interval_seconds);
     (t < next_at).then_some(next_at)
 }
 

@@ -23,7 +23,11 @@ pub enum Direction {
 
 /// What one policy concluded in one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Outcome {
     /// The policy's alarm is OK (step scaling) or the metric is within its target band (target
     /// tracking): nothing to do.
@@ -200,7 +204,11 @@ impl PolicyReason {
             ),
             Outcome::RolloutInProgress => write!(text, "rollout in progress, no scale-in"),
             Outcome::ScaleInVetoed { by } => {
-                write!(text, "scale-in vetoed: {} does not want to scale in", name(by))
+                write!(
+                    text,
+                    "scale-in vetoed: {} does not want to scale in",
+                    name(by)
+                )
             }
         };
         if self.applied {

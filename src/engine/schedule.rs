@@ -7,8 +7,16 @@
 //! is done by the `croner` crate configured for that dialect.
 //!
 //! Choices where AWS is silent (documented in the README and tested):
-//! - A local time that does not exist (spring forward) runs at the first instant after the gap; a
-//!   local time that happens twice (fall back) runs once, at its first occurrence.
+//! - `at(..)` and a *fixed-time* `cron` (a single minute and a single hour, e.g.
+//!   `cron(30 2 * * ? *)`): a local time that does not exist (spring forward) runs at the first
+//!   instant after the gap (02:30 in New York on 2025-03-09 runs at 03:00 EDT = 07:00Z); a local
+//!   time that happens twice (fall back) runs once, at its first occurrence (01:30 on 2025-11-02
+//!   runs at 01:30 EDT = 05:30Z only).
+//! - Any other `cron` (a wildcard, a list, a range or a step in the minute or hour field) follows
+//!   `croner`'s rule for interval jobs: local times inside the gap are skipped
+//!   (`cron(0,30 2 * * ? *)` does not run on 2025-03-09 in New York), and local times that happen
+//!   twice run twice, once on each side of the change (`cron(30 1-2 * * ? *)` runs at 05:30Z,
+//!   06:30Z and 07:30Z on 2025-11-02).
 //! - `rate(..)` is anchored at the action's `startTime`, or at the Unix epoch when it has none, so
 //!   that every replica of the scaler computes the same instants.
 //! - A `cron` with a `startTime` first runs at its first match at or after `startTime`.
@@ -45,7 +53,10 @@ impl fmt::Debug for Recurrence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Recurrence::At(at) => write!(f, "At({at})"),
-            Recurrence::Rate { every_seconds, anchor } => {
+            Recurrence::Rate {
+                every_seconds,
+                anchor,
+            } => {
                 write!(f, "Rate({every_seconds}s from {anchor})")
             }
             Recurrence::Cron { cron, zone } => write!(f, "Cron({} in {zone})", cron.pattern),

@@ -64,10 +64,10 @@ pub fn percent_change(current: i64, percent: i32) -> i64 {
         return scaled / 100;
     }
     match scaled {
-        s if s > 100 => s / 100,           // above 1: round down
-        s if s > 0 => 1,                   // between 0 and 1: one task
-        s if s > -100 => -1,               // between -1 and 0: one task
-        s => s / 100,                      // below -1: toward zero
+        s if s > 100 => s / 100, // above 1: round down
+        s if s > 0 => 1,         // between 0 and 1: one task
+        s if s > -100 => -1,     // between -1 and 0: one task
+        s => s / 100,            // below -1: toward zero
     }
 }
 

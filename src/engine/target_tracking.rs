@@ -11,7 +11,12 @@ const ROUNDING_SLACK: f64 = 1e-9;
 
 /// `ceil(x)`, ignoring float noise just above an integer.
 pub fn ceil_tolerant(x: f64) -> i64 {
-    let slack = ROUNDING_SLACK * x.abs().max(1.0);
+    // No slack for infinities (`inf - inf` would be NaN, which converts to 0).
+    let slack = if x.is_finite() {
+        ROUNDING_SLACK * x.abs().max(1.0)
+    } else {
+        0.0
+    };
     // Saturating float-to-int conversion: infinities become i64 bounds, clamped later.
     (x - slack).ceil() as i64
 }

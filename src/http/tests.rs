@@ -1,1 +1,163 @@
+//! HTTP routes, called in-process through the router.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
 use super::*;
+use crate::clock::SystemClock;
+use crate::controller::ControllerConfig;
+use crate::policy::load::load_str;
+use crate::registry::{Origin, RegistryConfig};
+use crate::sources::hub::SourceHub;
+use crate::telemetry::Metrics;
+
+const POLICY: &str = r#"
+apiVersion: ecs-scaler.dev/v1alpha1
+kind: ScalingPolicySet
+metadata: {name: checkout, namespace: shop}
+spec:
+  scalableTarget: {minCapacity: 1, maxCapacity: 20}
+  metrics:
+    activeUsers: {push: {period: 60}}
+  policies:
+  - policyName: users-per-task
+    targetTracking: {metric: activeUsers, perTask: true, targetValue: 500}
+"#;
+
+fn app() -> (Router, Arc<Registry>) {
+    let registry = Registry::new(RegistryConfig {
+        hub: SourceHub::new(),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::new()),
+        controller: ControllerConfig {
+            tick: Duration::from_millis(10),
+        },
+        initial_capacity: None,
+        source_description: "test".to_owned(),
+    });
+    registry.insert(load_str(POLICY, "test").unwrap(), Origin::Embedded("test"));
+    (router(registry.clone(), Arc::new(SystemClock)), registry)
+}
+
+async fn call(app: &Router, method: Method, uri: &str, body: &str) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+const PUSH: &str = "/v1/namespaces/shop/policysets/checkout/metrics/activeUsers";
+
+#[tokio::test]
+async fn push_accepts_a_datapoint_with_204() {
+    let (app, registry) = app();
+    let (status, body) = call(&app, Method::PUT, PUSH, r#"{"value": 1200}"#).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let key = SourceKey::Push {
+        policy_set: crate::policy::PolicySetId::new("shop", "checkout"),
+        metric: "activeUsers".to_owned(),
+    };
+    let mut seen = Vec::new();
+    registry.hub().modify(&key, |feed| {
+        seen = feed.datapoints.iter().map(|d| d.value).collect();
+    });
+    assert_eq!(seen, [1200.0]);
+    assert!(registry.metrics().encode().contains(
+        "ecs_scaler_pushed_datapoints_total{namespace=\"shop\",policy_set=\"checkout\"} 1"
+    ));
+}
+
+#[tokio::test]
+async fn push_to_unknown_policy_set_or_metric_is_404_with_a_json_error() {
+    let (app, _) = app();
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/v1/namespaces/shop/policysets/nope/metrics/activeUsers",
+        r#"{"value": 1}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body.contains(r#""error":"policy set shop/nope not found""#),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/v1/namespaces/shop/policysets/checkout/metrics/cpu",
+        r#"{"value": 1}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body.contains("no metric `cpu`") && body.contains("activeUsers"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn push_with_a_bad_body_is_400_naming_the_problem() {
+    let (app, _) = app();
+    for (body, expected) in [
+        ("", "invalid body"),
+        (r#"{"value": "many"}"#, "invalid type"),
+        (r#"{"value": 1, "timestamp": "noon"}"#, "invalid"),
+        (r#"{"count": 1}"#, "unknown field `count`"),
+    ] {
+        let (status, response) = call(&app, Method::PUT, PUSH, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let error: serde_json::Value = serde_json::from_str(&response).unwrap();
+        let message = error["error"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn decision_view_shows_the_latest_decision_and_reasons() {
+    let (app, registry) = app();
+    let handle = registry.get("shop", "checkout").unwrap();
+    handle
+        .subscribe()
+        .wait_for(|v| v.decision().is_some())
+        .await
+        .unwrap();
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/v1/namespaces/shop/policysets/checkout",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["status"], "Decided");
+    assert_eq!(view["desired"], 1);
+    assert_eq!(view["reasons"][0]["policy"], "users-per-task");
+    assert_eq!(view["reasons"][0]["kind"], "insufficientData");
+    let (status, body) = call(&app, Method::GET, "/v1/policysets", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("shop/checkout"), "{body}");
+}
+
+#[tokio::test]
+async fn health_and_metrics_endpoints_answer() {
+    let (app, _) = app();
+    assert_eq!(
+        call(&app, Method::GET, "/healthz", "").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = call(&app, Method::GET, "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("ecs_scaler_policy_sets 1"), "{body}");
+}

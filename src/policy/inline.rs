@@ -318,10 +318,17 @@ mod tests {
     #[test]
     fn inline_value_errors_come_from_validation() {
         let id = PolicySetId::new("shop", "checkout");
-        let m = metadata(&[("targetValue", "0"), ("minCapacity", "5"), ("maxCapacity", "2")]);
+        let m = metadata(&[
+            ("targetValue", "0"),
+            ("minCapacity", "5"),
+            ("maxCapacity", "2"),
+        ]);
         let errors = compile(&inline_document(&m, &id).unwrap()).unwrap_err();
         let text = errors.to_string();
         assert!(text.contains("targetValue"), "{text}");
-        assert!(text.contains("minCapacity 5 is greater than maxCapacity 2"), "{text}");
+        assert!(
+            text.contains("minCapacity 5 is greater than maxCapacity 2"),
+            "{text}"
+        );
     }
 }

@@ -14,8 +14,8 @@ use super::compiled::{
 };
 use super::document::{
     API_VERSION, AdjustmentType, AlarmSpec, BehaviorSpec, ComparisonOperator, ImplicitAlarmSpec,
-    KIND, MetricSpec, ScalingPolicySet, ScheduledActionSpec, StepAdjustmentSpec,
-    StepScalingSpec, TargetTrackingSpec, TreatMissingData,
+    KIND, MetricSpec, ScalingPolicySet, ScheduledActionSpec, StepAdjustmentSpec, StepScalingSpec,
+    TargetTrackingSpec, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
 
@@ -220,7 +220,10 @@ fn check_header(document: &ScalingPolicySet, errors: &mut ValidationErrors) {
         );
     }
     if document.kind != KIND {
-        errors.push("kind", format!("expected `{KIND}`, found `{}`", document.kind));
+        errors.push(
+            "kind",
+            format!("expected `{KIND}`, found `{}`", document.kind),
+        );
     }
     check_dns_name("metadata.name", &document.metadata.name, 253, errors);
     if let Some(namespace) = &document.metadata.namespace {
@@ -284,7 +287,13 @@ fn compile_alarm(
     metrics: &[MetricDef],
     errors: &mut ValidationErrors,
 ) -> Option<AlarmDef> {
-    let metric = resolve(&alarm.metric, metric_index, &format!("{path}.metric"), "metric", errors);
+    let metric = resolve(
+        &alarm.metric,
+        metric_index,
+        &format!("{path}.metric"),
+        "metric",
+        errors,
+    );
     if !alarm.threshold.is_finite() {
         errors.push(format!("{path}.threshold"), "must be a finite number");
     }
@@ -329,9 +338,7 @@ fn check_window(path: &str, period: u32, n: u32, errors: &mut ValidationErrors) 
     if u64::from(period) * u64::from(n) > MAX_EVALUATION_WINDOW_SECONDS {
         errors.push(
             path,
-            format!(
-                "{n} periods of {period} s exceed CloudWatch's one-day evaluation window"
-            ),
+            format!("{n} periods of {period} s exceed CloudWatch's one-day evaluation window"),
         );
     }
 }
@@ -348,10 +355,7 @@ fn resolve(
         let known: Vec<&str> = index.keys().copied().collect();
         errors.push(
             path,
-            format!(
-                "unknown {what} `{name}`; declared: [{}]",
-                known.join(", ")
-            ),
+            format!("unknown {what} `{name}`; declared: [{}]", known.join(", ")),
         );
     }
     found
@@ -380,7 +384,13 @@ fn compile_target_tracking(
     alarms: &mut Vec<AlarmDef>,
     errors: &mut ValidationErrors,
 ) -> Option<TargetTracking> {
-    let metric = resolve(&tt.metric, metric_index, &format!("{path}.metric"), "metric", errors);
+    let metric = resolve(
+        &tt.metric,
+        metric_index,
+        &format!("{path}.metric"),
+        "metric",
+        errors,
+    );
     if !(tt.target_value.is_finite() && tt.target_value > 0.0) {
         errors.push(
             format!("{path}.targetValue"),
@@ -392,8 +402,18 @@ fn compile_target_tracking(
     // A target tracking policy has no `evaluationPeriods` field: blame the metric whose period
     // makes the implicit alarms too long.
     let metric_path = format!("{path}.metric");
-    check_window(&metric_path, period, implicit.high.evaluation_periods, errors);
-    check_window(&metric_path, period, implicit.low.evaluation_periods, errors);
+    check_window(
+        &metric_path,
+        period,
+        implicit.high.evaluation_periods,
+        errors,
+    );
+    check_window(
+        &metric_path,
+        period,
+        implicit.low.evaluation_periods,
+        errors,
+    );
     let mut implicit_alarm = |shape: &ImplicitAlarmSpec, high: bool| {
         let (suffix, operator, origin) = if high {
             (
@@ -443,7 +463,13 @@ fn compile_step(
     alarm_index: &BTreeMap<&str, usize>,
     errors: &mut ValidationErrors,
 ) -> Option<StepScaling> {
-    let alarm = resolve(&step.alarm, alarm_index, &format!("{path}.alarm"), "alarm", errors);
+    let alarm = resolve(
+        &step.alarm,
+        alarm_index,
+        &format!("{path}.alarm"),
+        "alarm",
+        errors,
+    );
     let steps = check_steps(&step.step_adjustments, step.adjustment_type, path, errors);
     if step.min_adjustment_magnitude.is_some()
         && step.adjustment_type != AdjustmentType::PercentChangeInCapacity
@@ -482,7 +508,10 @@ fn check_steps(
         let lower = adjustment.metric_interval_lower_bound;
         let upper = adjustment.metric_interval_upper_bound;
         if lower.is_some_and(|b| !b.is_finite()) || upper.is_some_and(|b| !b.is_finite()) {
-            errors.push(&step_path, "interval bounds must be finite numbers (omit a bound for infinity)");
+            errors.push(
+                &step_path,
+                "interval bounds must be finite numbers (omit a bound for infinity)",
+            );
             continue;
         }
         match (lower, upper) {
@@ -492,7 +521,9 @@ fn check_steps(
             ),
             (Some(l), Some(u)) if u <= l => errors.push(
                 &step_path,
-                format!("metricIntervalUpperBound {u} must be greater than metricIntervalLowerBound {l}"),
+                format!(
+                    "metricIntervalUpperBound {u} must be greater than metricIntervalLowerBound {l}"
+                ),
             ),
             _ => {}
         }
@@ -509,13 +540,22 @@ fn check_steps(
             adjustment: adjustment.scaling_adjustment,
         });
     }
-    let null_lowers = steps.iter().filter(|s| s.lower == f64::NEG_INFINITY).count();
+    let null_lowers = steps
+        .iter()
+        .filter(|s| s.lower == f64::NEG_INFINITY)
+        .count();
     let null_uppers = steps.iter().filter(|s| s.upper == f64::INFINITY).count();
     if null_lowers > 1 {
-        errors.push(&list_path, "at most one step may omit metricIntervalLowerBound");
+        errors.push(
+            &list_path,
+            "at most one step may omit metricIntervalLowerBound",
+        );
     }
     if null_uppers > 1 {
-        errors.push(&list_path, "at most one step may omit metricIntervalUpperBound");
+        errors.push(
+            &list_path,
+            "at most one step may omit metricIntervalUpperBound",
+        );
     }
     if steps.iter().any(|s| s.lower.is_finite() && s.lower < 0.0) && null_lowers == 0 {
         errors.push(
@@ -603,16 +643,27 @@ fn compile_action(
 
 fn compile_behavior(spec: &BehaviorSpec, errors: &mut ValidationErrors) -> Behavior {
     if spec.reinvocation_interval_seconds == 0 {
-        errors.push("spec.behavior.reinvocationIntervalSeconds", "must be at least 1");
+        errors.push(
+            "spec.behavior.reinvocationIntervalSeconds",
+            "must be at least 1",
+        );
     }
     for (name, alarm) in [
         ("targetTrackingHighAlarm", &spec.target_tracking_high_alarm),
         ("targetTrackingLowAlarm", &spec.target_tracking_low_alarm),
     ] {
         let path = format!("spec.behavior.{name}");
-        check_m_of_n(&path, alarm.evaluation_periods, alarm.datapoints_to_alarm, errors);
+        check_m_of_n(
+            &path,
+            alarm.evaluation_periods,
+            alarm.datapoints_to_alarm,
+            errors,
+        );
         if !(alarm.threshold_ratio.is_finite() && alarm.threshold_ratio > 0.0) {
-            errors.push(format!("{path}.thresholdRatio"), "must be a positive number");
+            errors.push(
+                format!("{path}.thresholdRatio"),
+                "must be a positive number",
+            );
         }
     }
     Behavior {

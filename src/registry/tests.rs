@@ -1,1 +1,156 @@
+//! Registry tests: resolution of trigger metadata, replacement and removal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
 use super::*;
+use crate::clock::SystemClock;
+use crate::policy::load::load_str;
+
+fn registry() -> Arc<Registry> {
+    Registry::new(RegistryConfig {
+        hub: SourceHub::new(),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::new()),
+        controller: ControllerConfig {
+            tick: Duration::from_secs(3600),
+        },
+        initial_capacity: None,
+        source_description: "policy directory /policies".to_owned(),
+    })
+}
+
+fn policy(min: u32) -> CompiledPolicySet {
+    load_str(
+        &format!(
+            "apiVersion: ecs-scaler.dev/v1alpha1\nkind: ScalingPolicySet\n\
+             metadata: {{name: orders, namespace: shop}}\n\
+             spec:\n  scalableTarget: {{minCapacity: {min}, maxCapacity: 10}}\n"
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+fn metadata(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+async fn first_decision(handle: &PolicySetHandle) -> u32 {
+    let mut verdicts = handle.subscribe();
+    let verdict = verdicts
+        .wait_for(|v| v.decision().is_some())
+        .await
+        .unwrap()
+        .clone();
+    verdict.decision().unwrap().desired
+}
+
+#[tokio::test]
+async fn reference_resolves_in_the_scaled_object_namespace() {
+    let registry = registry();
+    registry.insert(policy(2), Origin::Embedded("test"));
+    let handle = registry
+        .resolve("shop", "orders-so", &metadata(&[("policy", "orders")]))
+        .unwrap();
+    assert_eq!(handle.set.id, PolicySetId::new("shop", "orders"));
+    assert_eq!(&*handle.metric_name, "ecs-desired-shop-orders");
+    assert_eq!(first_decision(&handle).await, 2);
+}
+
+#[tokio::test]
+async fn unknown_policy_is_not_found_naming_it_and_where_it_was_looked_for() {
+    let registry = registry();
+    let error = registry
+        .resolve("shop", "x", &metadata(&[("policy", "missing")]))
+        .unwrap_err();
+    assert!(matches!(error, ResolveError::NotFound { .. }));
+    let text = error.to_string();
+    assert!(text.contains("shop/missing"), "{text}");
+    assert!(text.contains("policy directory /policies"), "{text}");
+}
+
+#[tokio::test]
+async fn inline_metadata_creates_a_policy_set_once_and_recreates_it_when_changed() {
+    let registry = registry();
+    let m = metadata(&[("targetValue", "10"), ("minCapacity", "3")]);
+    let first = registry.resolve("shop", "api", &m).unwrap();
+    let again = registry.resolve("shop", "api", &m).unwrap();
+    assert!(Arc::ptr_eq(&first.set, &again.set));
+    assert_eq!(first_decision(&first).await, 3);
+    let changed = metadata(&[("targetValue", "20"), ("minCapacity", "3")]);
+    let replaced = registry.resolve("shop", "api", &changed).unwrap();
+    assert!(!Arc::ptr_eq(&first.set, &replaced.set));
+    assert_eq!(registry.len(), 1);
+}
+
+#[tokio::test]
+async fn inline_metadata_errors_are_reported() {
+    let registry = registry();
+    let bad_type = registry
+        .resolve("shop", "api", &metadata(&[("targetValue", "abc")]))
+        .unwrap_err();
+    assert!(matches!(bad_type, ResolveError::Metadata(ref e) if e.key == "targetValue"));
+    let bad_value = registry
+        .resolve("shop", "api", &metadata(&[("targetValue", "-1")]))
+        .unwrap_err();
+    assert!(
+        matches!(bad_value, ResolveError::InlinePolicy(_)),
+        "{bad_value}"
+    );
+    assert!(registry.is_empty());
+}
+
+#[tokio::test]
+async fn inline_metadata_cannot_shadow_a_policy_file() {
+    let registry = registry();
+    registry.insert(policy(2), Origin::File("/policies/orders.yaml".into()));
+    let error = registry
+        .resolve("shop", "orders", &metadata(&[("targetValue", "5")]))
+        .unwrap_err();
+    assert!(matches!(error, ResolveError::InlineConflict(_)), "{error}");
+}
+
+#[tokio::test]
+async fn replaced_policy_set_keeps_the_capacity_it_had_decided() {
+    let registry = Registry::new(RegistryConfig {
+        initial_capacity: Some(7),
+        ..Arc::into_inner(registry()).map(|r| r.config).unwrap()
+    });
+    let before = registry.insert(policy(2), Origin::Embedded("test"));
+    assert_eq!(first_decision(&before).await, 7);
+    let after = registry.insert(policy(3), Origin::Embedded("test"));
+    assert_eq!(first_decision(&after).await, 7);
+    assert_eq!(after.set.min_capacity, 3);
+}
+
+#[tokio::test]
+async fn unchanged_policy_set_keeps_its_controller() {
+    let registry = registry();
+    let before = registry.insert(policy(2), Origin::Embedded("test"));
+    let after = registry.insert(policy(2), Origin::Embedded("test"));
+    assert!(Arc::ptr_eq(&before.set, &after.set));
+}
+
+#[tokio::test]
+async fn sync_files_removes_missing_sets_but_keeps_failed_files() {
+    let registry = registry();
+    let path: PathBuf = "/policies/orders.yaml".into();
+    registry.sync_files(vec![(Origin::File(path.clone()), policy(2))], &[]);
+    assert_eq!(registry.len(), 1);
+    registry.sync_files(Vec::new(), std::slice::from_ref(&path));
+    assert_eq!(
+        registry.len(),
+        1,
+        "a file that failed to load keeps its last good version"
+    );
+    registry.sync_files(Vec::new(), &[]);
+    assert!(registry.is_empty());
+    assert!(
+        registry.hub().is_empty(),
+        "feeds of removed policy sets are released"
+    );
+}

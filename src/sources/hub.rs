@@ -61,7 +61,10 @@ impl SourceHub {
 
     /// Number of live feeds.
     pub fn len(&self) -> usize {
-        self.feeds.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.feeds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether no feed is live.

@@ -69,12 +69,21 @@ mod tests {
             (b"{}", "missing field `value`"),
             (br#"{"value": "x"}"#, "invalid type"),
             (br#"{"value": 1, "extra": 2}"#, "unknown field `extra`"),
-            (br#"{"value": 1, "timestamp": "yesterday"}"#, "input contains invalid characters"),
-            (br#"{"value": 1, "timestamp": "2026-01-05T11:00:00Z"}"#, "in the future"),
+            (
+                br#"{"value": 1, "timestamp": "yesterday"}"#,
+                "input contains invalid characters",
+            ),
+            (
+                br#"{"value": 1, "timestamp": "2026-01-05T11:00:00Z"}"#,
+                "in the future",
+            ),
         ];
         for (body, expected) in cases {
             let error = parse_body(body, now()).unwrap_err();
-            assert!(error.contains(expected), "{error} should contain {expected}");
+            assert!(
+                error.contains(expected),
+                "{error} should contain {expected}"
+            );
         }
     }
 }

@@ -144,7 +144,11 @@ fn alarm_evaluates_only_complete_periods() {
 #[test]
 fn treat_missing_missing_with_no_datapoint_is_insufficient_data() {
     let alarm = m_of_n(3, 2, TreatMissingData::Missing);
-    for previous in [AlarmState::Ok, AlarmState::Alarm, AlarmState::InsufficientData] {
+    for previous in [
+        AlarmState::Ok,
+        AlarmState::Alarm,
+        AlarmState::InsufficientData,
+    ] {
         assert_eq!(
             state(&alarm, &[M, M, M], previous),
             AlarmState::InsufficientData
@@ -194,7 +198,11 @@ fn treat_missing_not_breaching_fills_gaps_as_fine() {
 #[test]
 fn treat_missing_ignore_keeps_the_state_unless_present_datapoints_decide() {
     let alarm = m_of_n(3, 2, TreatMissingData::Ignore);
-    for previous in [AlarmState::Ok, AlarmState::Alarm, AlarmState::InsufficientData] {
+    for previous in [
+        AlarmState::Ok,
+        AlarmState::Alarm,
+        AlarmState::InsufficientData,
+    ] {
         // Nothing decides: the state is kept.
         assert_eq!(state(&alarm, &[M, M, M], previous), previous);
         assert_eq!(state(&alarm, &[M, M, X], previous), previous);

@@ -95,8 +95,16 @@ fn distance_sign_not_operator_decides_away_from_threshold() {
         ComparisonOperator::GreaterThanThreshold,
         ComparisonOperator::LessThanThreshold,
     ] {
-        assert_eq!(selected(&steps, 10.0, op), None, "{op:?}: 10 is excluded above");
-        assert_eq!(selected(&steps, -10.0, op), None, "{op:?}: -10 is excluded below");
+        assert_eq!(
+            selected(&steps, 10.0, op),
+            None,
+            "{op:?}: 10 is excluded above"
+        );
+        assert_eq!(
+            selected(&steps, -10.0, op),
+            None,
+            "{op:?}: -10 is excluded below"
+        );
         assert_eq!(selected(&steps, 3.0, op), Some(1));
         assert_eq!(selected(&steps, -3.0, op), Some(0));
     }
@@ -152,13 +160,7 @@ fn change_in_capacity_adds_the_adjustment() {
 fn exact_capacity_sets_the_adjustment() {
     for (current, adjustment) in [(10, 4), (3, 12), (7, 0)] {
         assert_eq!(
-            adjusted_capacity(
-                AdjustmentType::ExactCapacity,
-                adjustment,
-                current,
-                0,
-                true
-            ),
+            adjusted_capacity(AdjustmentType::ExactCapacity, adjustment, current, 0, true),
             i64::from(adjustment)
         );
     }
@@ -166,9 +168,19 @@ fn exact_capacity_sets_the_adjustment() {
 
 #[test]
 fn percent_change_integer_results_are_exact() {
-    let cases = [(10, 10, 1), (10, 200, 20), (10, -50, -5), (4, 25, 1), (0, 50, 0)];
+    let cases = [
+        (10, 10, 1),
+        (10, 200, 20),
+        (10, -50, -5),
+        (4, 25, 1),
+        (0, 50, 0),
+    ];
     for (current, percent, expected) in cases {
-        assert_eq!(percent_change(current, percent), expected, "{percent}% of {current}");
+        assert_eq!(
+            percent_change(current, percent),
+            expected,
+            "{percent}% of {current}"
+        );
     }
 }
 
@@ -177,7 +189,11 @@ fn percent_change_above_one_rounds_down() {
     // 12.7 -> 12, 3.3 -> 3, 1.1 -> 1.
     let cases = [(127, 10, 12), (11, 30, 3), (11, 10, 1), (19, 10, 1)];
     for (current, percent, expected) in cases {
-        assert_eq!(percent_change(current, percent), expected, "{percent}% of {current}");
+        assert_eq!(
+            percent_change(current, percent),
+            expected,
+            "{percent}% of {current}"
+        );
     }
 }
 
@@ -185,7 +201,11 @@ fn percent_change_above_one_rounds_down() {
 fn percent_change_between_zero_and_one_rounds_to_one() {
     let cases = [(1, 10, 1), (9, 10, 1), (3, 1, 1), (1, 99, 1)];
     for (current, percent, expected) in cases {
-        assert_eq!(percent_change(current, percent), expected, "{percent}% of {current}");
+        assert_eq!(
+            percent_change(current, percent),
+            expected,
+            "{percent}% of {current}"
+        );
     }
 }
 
@@ -193,7 +213,11 @@ fn percent_change_between_zero_and_one_rounds_to_one() {
 fn percent_change_between_minus_one_and_zero_rounds_to_minus_one() {
     let cases = [(1, -10, -1), (9, -10, -1), (3, -1, -1), (1, -99, -1)];
     for (current, percent, expected) in cases {
-        assert_eq!(percent_change(current, percent), expected, "{percent}% of {current}");
+        assert_eq!(
+            percent_change(current, percent),
+            expected,
+            "{percent}% of {current}"
+        );
     }
 }
 
@@ -202,7 +226,11 @@ fn percent_change_below_minus_one_rounds_toward_zero() {
     // -6.66 -> -6, -1.4 -> -1, -3.9 -> -3.
     let cases = [(3, -222, -6), (14, -10, -1), (13, -30, -3), (127, -10, -12)];
     for (current, percent, expected) in cases {
-        assert_eq!(percent_change(current, percent), expected, "{percent}% of {current}");
+        assert_eq!(
+            percent_change(current, percent),
+            expected,
+            "{percent}% of {current}"
+        );
     }
 }
 

@@ -4,11 +4,11 @@ use super::*;
 fn desired_capacity_is_ceil_of_capacity_times_metric_over_target() {
     // (current, metric, target, expected)
     let cases = [
-        (10, 75.0, 50.0, 15),  // proportional scale-out
-        (10, 51.0, 50.0, 11),  // 10.2 -> 11
+        (10, 75.0, 50.0, 15),   // proportional scale-out
+        (10, 51.0, 50.0, 11),   // 10.2 -> 11
         (10, 110.0, 100.0, 11), // 11.000000000000002 in floats: still 11
-        (3, 33.3, 10.0, 10),   // 9.99 -> 10
-        (10, 50.0, 50.0, 10),  // at the target: unchanged
+        (3, 33.3, 10.0, 10),    // 9.99 -> 10
+        (10, 50.0, 50.0, 10),   // at the target: unchanged
         (1, 1000.0, 10.0, 100),
     ];
     for (current, metric, target, expected) in cases {

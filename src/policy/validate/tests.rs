@@ -1,6 +1,6 @@
 use super::*;
 use crate::policy::document::{
-    Metadata, PolicySpec, PushSourceSpec, ScalableTargetAction, Statistic,
+    CooldownScope, Metadata, PolicySpec, PushSourceSpec, ScalableTargetAction, Statistic,
 };
 use crate::policy::load::{LoadError, is_policy_file, load_file, load_str, parse_document};
 
@@ -1257,7 +1257,10 @@ fn target_tracking_policy_settings_are_compiled() {
 fn behavior_settings_override_the_implicit_alarms() {
     let text = base_with(
         "  scheduledActions:",
-        "  behavior:\n    targetTrackingHighAlarm: {evaluationPeriods: 2, datapointsToAlarm: 1, thresholdRatio: 1.1}\n    targetTrackingLowAlarm: {evaluationPeriods: 10, datapointsToAlarm: 8, thresholdRatio: 0.5}\n  scheduledActions:",
+        "  behavior:
+    targetTrackingHighAlarm: {evaluationPeriods: 2, datapointsToAlarm: 1, thresholdRatio: 1.1}
+    targetTrackingLowAlarm: {evaluationPeriods: 10, datapointsToAlarm: 8, thresholdRatio: 0.5}
+  scheduledActions:",
     );
     let compiled = load_str(&text, "t").unwrap();
     let PolicyKind::TargetTracking(policy) = &compiled.policies[0].kind else {
@@ -1279,10 +1282,7 @@ fn behavior_settings_override_the_implicit_alarms() {
 fn behavior_defaults_are_the_documented_choices() {
     let compiled = compile(&base()).unwrap();
     let behavior = compiled.behavior;
-    assert_eq!(
-        behavior.cooldown_scope,
-        crate::policy::document::CooldownScope::PerTarget
-    );
+    assert_eq!(behavior.cooldown_scope, CooldownScope::PerTarget);
     assert!(behavior.scale_in_blocked_during_scale_out_cooldown);
     assert_eq!(behavior.reinvocation_interval_seconds, 60);
     assert!(behavior.min_adjustment_magnitude_on_scale_in);
@@ -1292,13 +1292,15 @@ fn behavior_defaults_are_the_documented_choices() {
 fn behavior_settings_are_compiled() {
     let text = base_with(
         "  scheduledActions:",
-        "  behavior: {cooldownScope: PerPolicy, scaleInBlockedDuringScaleOutCooldown: false,\n             reinvocationIntervalSeconds: 120, minAdjustmentMagnitudeOnScaleIn: false}\n  scheduledActions:",
+        "  behavior:
+    cooldownScope: PerPolicy
+    scaleInBlockedDuringScaleOutCooldown: false
+    reinvocationIntervalSeconds: 120
+    minAdjustmentMagnitudeOnScaleIn: false
+  scheduledActions:",
     );
     let behavior = load_str(&text, "t").unwrap().behavior;
-    assert_eq!(
-        behavior.cooldown_scope,
-        crate::policy::document::CooldownScope::PerPolicy
-    );
+    assert_eq!(behavior.cooldown_scope, CooldownScope::PerPolicy);
     assert!(!behavior.scale_in_blocked_during_scale_out_cooldown);
     assert_eq!(behavior.reinvocation_interval_seconds, 120);
     assert!(!behavior.min_adjustment_magnitude_on_scale_in);

@@ -55,13 +55,11 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-fn find(state: &HttpState, namespace: &str, name: &str) -> Result<PolicySetHandle, Response> {
-    state.registry.get(namespace, name).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            format!("policy set {namespace}/{name} not found"),
-        )
-    })
+fn unknown_policy_set(namespace: &str, name: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("policy set {namespace}/{name} not found"),
+    )
 }
 
 async fn push_datapoint(
@@ -69,9 +67,8 @@ async fn push_datapoint(
     Path((namespace, name, metric)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Response {
-    let handle = match find(&state, &namespace, &name) {
-        Ok(handle) => handle,
-        Err(response) => return response,
+    let Some(handle) = state.registry.get(&namespace, &name) else {
+        return unknown_policy_set(&namespace, &name);
     };
     let set = &handle.set;
     let Some(definition) = set.metrics.iter().find(|m| m.name == metric) else {
@@ -191,9 +188,9 @@ async fn policy_set(
     State(state): State<HttpState>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    match find(&state, &namespace, &name) {
-        Ok(handle) => axum::Json(DecisionView::of(&handle)).into_response(),
-        Err(response) => response,
+    match state.registry.get(&namespace, &name) {
+        Some(handle) => axum::Json(DecisionView::of(&handle)).into_response(),
+        None => unknown_policy_set(&namespace, &name),
     }
 }
 

@@ -236,10 +236,10 @@ impl Registry {
         let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
         let names = sets.entry(set.id.namespace.clone()).or_default();
         let previous = names.get(&set.id.name);
-        if let Some(entry) = previous {
-            if entry.handle.set.document == set.document {
-                return entry.handle.clone();
-            }
+        if let Some(entry) = previous
+            && entry.handle.set.document == set.document
+        {
+            return entry.handle.clone();
         }
         let carried = previous
             .and_then(|e| e.handle.verdict().decision().map(|d| d.desired))

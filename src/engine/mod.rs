@@ -189,10 +189,10 @@ impl EngineState {
                         .schedule
                         .latest_at_or_before(now)
                         .or(*next);
-                    if let Some(at) = at {
-                        if earliest.is_none_or(|(best, _)| at < best) {
-                            earliest = Some((at, i));
-                        }
+                    if let Some(at) = at
+                        && earliest.is_none_or(|(best, _)| at < best)
+                    {
+                        earliest = Some((at, i));
                     }
                 }
             }

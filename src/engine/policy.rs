@@ -238,12 +238,12 @@ fn gate(
             if let Some(until) = clock.scale_in_until(t) {
                 return Outcome::ScaleInCooldown { until };
             }
-            if set.behavior.scale_in_blocked_during_scale_out_cooldown {
-                if let Some(cooldown) = clock.scale_out(t) {
-                    return Outcome::ScaleInBlockedByScaleOutCooldown {
-                        until: cooldown.until,
-                    };
-                }
+            if set.behavior.scale_in_blocked_during_scale_out_cooldown
+                && let Some(cooldown) = clock.scale_out(t)
+            {
+                return Outcome::ScaleInBlockedByScaleOutCooldown {
+                    until: cooldown.until,
+                };
             }
             if capacity.max(min) >= base {
                 return Outcome::AtMinimum { capacity };

@@ -252,7 +252,7 @@ fn check_dns_name(path: &str, value: &str, max_len: usize, errors: &mut Validati
 
 /// Whether CloudWatch accepts `seconds` as an alarm period: 10, 20, 30 or a multiple of 60.
 pub fn is_valid_period(seconds: u32) -> bool {
-    matches!(seconds, 10 | 20 | 30) || (seconds > 0 && seconds % 60 == 0)
+    matches!(seconds, 10 | 20 | 30) || (seconds > 0 && seconds.is_multiple_of(60))
 }
 
 fn check_metric(name: &str, source: &MetricSpec, errors: &mut ValidationErrors) {
@@ -606,10 +606,10 @@ fn compile_action(
             }
         },
     };
-    if let (Some(start), Some(end)) = (action.start_time, action.end_time) {
-        if end <= start {
-            errors.push(format!("{path}.endTime"), "must be after startTime");
-        }
+    if let (Some(start), Some(end)) = (action.start_time, action.end_time)
+        && end <= start
+    {
+        errors.push(format!("{path}.endTime"), "must be after startTime");
     }
     let bounds = action.scalable_target_action;
     match (bounds.min_capacity, bounds.max_capacity) {

@@ -268,9 +268,10 @@ impl Controller {
                 .state()
                 .next_scheduled_run()
                 .map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+            // An action already due (data too stale to evaluate it) waits for the next tick.
             let schedule = match until_schedule {
-                Some(wait) => Either::Left(tokio::time::sleep(wait)),
-                None => Either::Right(std::future::pending()),
+                Some(wait) if !wait.is_zero() => Either::Left(tokio::time::sleep(wait)),
+                _ => Either::Right(std::future::pending()),
             };
             let feed_changed = if self.feeds.is_empty() {
                 Either::Right(std::future::pending())

@@ -126,9 +126,11 @@ impl Schedule {
                 anchor,
             } => {
                 let elapsed = (at - *anchor).num_seconds();
-                (elapsed >= 0).then(|| {
-                    *anchor + chrono::Duration::seconds(elapsed / every_seconds * every_seconds)
-                })
+                if elapsed >= 0 {
+                    after_seconds(*anchor, elapsed / every_seconds * every_seconds)
+                } else {
+                    None
+                }
             }
             Recurrence::Cron { cron, zone } => cron
                 .find_previous_occurrence(&at.with_timezone(zone), true)
@@ -142,7 +144,7 @@ impl Schedule {
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // Runs before the start time do not happen: search from just before it.
         let from = match self.start {
-            Some(start) if start > after => start - chrono::Duration::seconds(1),
+            Some(start) if start > after => after_seconds(start, -1).unwrap_or(start),
             _ => after,
         };
         let found = match &self.recurrence {
@@ -157,7 +159,8 @@ impl Schedule {
                 } else {
                     elapsed / every_seconds + 1
                 };
-                Some(*anchor + chrono::Duration::seconds(runs * every_seconds))
+                runs.checked_mul(*every_seconds)
+                    .and_then(|seconds| after_seconds(*anchor, seconds))
             }
             Recurrence::Cron { cron, zone } => cron
                 .find_next_occurrence(&from.with_timezone(zone), false)
@@ -170,6 +173,11 @@ impl Schedule {
     fn within_bounds(&self, at: DateTime<Utc>) -> bool {
         self.start.is_none_or(|start| at >= start) && self.end.is_none_or(|end| at <= end)
     }
+}
+
+/// `at` plus `seconds`, or `None` past the range of dates.
+fn after_seconds(at: DateTime<Utc>, seconds: i64) -> Option<DateTime<Utc>> {
+    at.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
 }
 
 fn strip_call<'a>(expression: &'a str, name: &str) -> Option<&'a str> {
@@ -190,14 +198,12 @@ fn parse_at(body: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
 
 /// Maps a local time to an instant: the earlier of a repeated time, the end of a skipped one.
 fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let mut probe = local;
-    loop {
-        if let Some(found) = zone.from_local_datetime(&probe).earliest() {
-            return found.with_timezone(&Utc);
-        }
-        // Inside a daylight saving gap: the first minute that exists runs the action.
-        probe += chrono::Duration::minutes(1);
-    }
+    // Inside a daylight saving gap the first minute that exists runs the action; gaps last at
+    // most a few hours, a day bounds the search whatever the zone data says.
+    (0..=24 * 60)
+        .filter_map(|minutes| local.checked_add_signed(chrono::Duration::minutes(minutes)))
+        .find_map(|probe| zone.from_local_datetime(&probe).earliest())
+        .map_or_else(|| local.and_utc(), |found| found.with_timezone(&Utc))
 }
 
 fn parse_rate(body: &str) -> Result<i64, String> {

@@ -953,3 +953,23 @@ fn debug_shows_the_recurrence() {
         format!("{:?}", parse("at(2025-06-01T08:00:00)")).contains("At(2025-06-01 08:00:00 UTC)")
     );
 }
+
+#[test]
+fn schedules_at_the_edge_of_the_calendar_do_not_panic() {
+    let far = DateTime::<Utc>::MAX_UTC - chrono::Duration::hours(1);
+    let rate = Schedule::parse("rate(1 day)", Tz::UTC, Some(far), None).unwrap();
+    assert_eq!(
+        rate.next_after(far),
+        None,
+        "the next run is past the last representable date"
+    );
+    assert_eq!(rate.latest_at_or_before(far), Some(far));
+    let early = Schedule::parse(
+        "rate(1 minute)",
+        Tz::UTC,
+        Some(DateTime::<Utc>::MIN_UTC),
+        None,
+    )
+    .unwrap();
+    assert!(early.next_after(DateTime::<Utc>::MIN_UTC).is_some());
+}

@@ -472,6 +472,117 @@ fn alarm_leaving_alarm_state_resets_the_reinvocation_clock() {
     assert_eq!(seen, [11, 11, 12]);
 }
 
+#[test]
+fn min_adjustment_magnitude_on_scale_in_is_a_setting() {
+    // -25% of 4 is -1; MinAdjustmentMagnitude 2 makes it -2 unless the setting is off.
+    for (setting, expected) in [
+        ("", 2),
+        ("behavior: {minAdjustmentMagnitudeOnScaleIn: false}", 3),
+    ] {
+        let mut parts = vec![
+            target(1, 100),
+            CPU.to_owned(),
+            policies(&[step(
+                "in",
+                "low",
+                "PercentChangeInCapacity",
+                300,
+                &any_breach_below(-25),
+                ", minAdjustmentMagnitude: 2",
+            )]),
+        ];
+        if !setting.is_empty() {
+            parts.push(setting.to_owned());
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let mut h = Harness::new(&refs, 4);
+        assert_eq!(h.tick("cpu", 20.0), expected, "{setting}");
+    }
+}
+
+/// Whether a document with `CPU` and one step policy on `high` with `steps` (flow mappings)
+/// and `adjustment` type compiles.
+fn steps_compile(adjustment: &str, steps: &str) -> bool {
+    let yaml = harness::document(&[
+        &target(1, 100),
+        CPU,
+        &policies(&[step("p", "high", adjustment, 300, steps, "")]),
+    ]);
+    crate::policy::load::load_str(&yaml, "test").is_ok()
+}
+
+#[test]
+fn step_intervals_validation_no_overlap_no_gap_and_bound_rules() {
+    let l = |lower: i32, adj: i32| {
+        format!("{{metricIntervalLowerBound: {lower}, scalingAdjustment: {adj}}}")
+    };
+    let u = |upper: i32, adj: i32| {
+        format!("{{metricIntervalUpperBound: {upper}, scalingAdjustment: {adj}}}")
+    };
+    let lu = |lower: i32, upper: i32, adj: i32| {
+        format!(
+            "{{metricIntervalLowerBound: {lower}, metricIntervalUpperBound: {upper}, \
+             scalingAdjustment: {adj}}}"
+        )
+    };
+    let cases: Vec<(&str, String, bool)> = vec![
+        (
+            "contiguous",
+            format!("{}, {}", lu(0, 10, 1), l(10, 2)),
+            true,
+        ),
+        (
+            "both sides of the threshold",
+            format!("{}, {}", u(0, -1), l(0, 1)),
+            true,
+        ),
+        ("overlap", format!("{}, {}", lu(0, 15, 1), l(10, 2)), false),
+        ("gap", format!("{}, {}", lu(0, 10, 1), l(20, 2)), false),
+        (
+            "two null lower bounds",
+            format!("{}, {}", u(-10, -2), u(0, -1)),
+            false,
+        ),
+        (
+            "two null upper bounds",
+            format!("{}, {}", l(0, 1), l(10, 2)),
+            false,
+        ),
+        (
+            "negative lower bound without a null lower",
+            lu(-10, 0, -1),
+            false,
+        ),
+        (
+            "positive upper bound without a null upper",
+            lu(0, 10, 1),
+            false,
+        ),
+        (
+            "both bounds null",
+            "{scalingAdjustment: 1}".to_owned(),
+            false,
+        ),
+        (
+            "upper not above lower",
+            format!("{}, {}", lu(5, 5, 1), l(5, 2)),
+            false,
+        ),
+    ];
+    for (what, steps, valid) in cases {
+        assert_eq!(
+            steps_compile("ChangeInCapacity", &steps),
+            valid,
+            "{what}: {steps}"
+        );
+    }
+    assert!(steps_compile("ExactCapacity", &l(0, 0)));
+    assert!(
+        !steps_compile("ExactCapacity", &l(0, -1)),
+        "ExactCapacity must be >= 0"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // B.1 Clamping
 // ---------------------------------------------------------------------------------------------
@@ -606,6 +717,127 @@ fn alarms_evaluate_only_complete_periods_through_evaluate() {
     assert_eq!(h.alarm("high"), AlarmState::InsufficientData);
     h.advance(30);
     assert_eq!(h.evaluate(), 13);
+}
+
+/// Whether a document with metric `cpu` of `period` seconds and alarm `a` made of `alarm`
+/// (flow mapping fields after `metric: cpu`) compiles.
+fn alarm_compiles(period: u32, alarm: &str) -> Result<crate::policy::CompiledPolicySet, String> {
+    let yaml = harness::document(&[
+        &target(1, 100),
+        &format!("metrics: {{cpu: {{push: {{period: {period}}}}}}}"),
+        &format!("alarms: {{a: {{metric: cpu, {alarm}}}}}"),
+    ]);
+    crate::policy::load::load_str(&yaml, "test").map_err(|e| e.to_string())
+}
+
+#[test]
+fn alarm_period_is_10_20_30_or_a_multiple_of_60() {
+    let alarm = "comparisonOperator: GreaterThanThreshold, threshold: 1, evaluationPeriods: 1";
+    for period in [10, 20, 30, 60, 120, 300, 3600] {
+        assert!(alarm_compiles(period, alarm).is_ok(), "{period}");
+    }
+    for period in [0, 5, 15, 45, 90, 100] {
+        assert!(alarm_compiles(period, alarm).is_err(), "{period}");
+    }
+}
+
+#[test]
+fn alarm_datapoints_to_alarm_defaults_to_evaluation_periods() {
+    let set = alarm_compiles(
+        60,
+        "comparisonOperator: GreaterThanThreshold, threshold: 1, evaluationPeriods: 4",
+    )
+    .expect("valid");
+    assert_eq!(set.alarms[0].evaluation_periods, 4);
+    assert_eq!(set.alarms[0].datapoints_to_alarm, 4);
+    assert!(
+        alarm_compiles(
+            60,
+            "comparisonOperator: GreaterThanThreshold, threshold: 1, evaluationPeriods: 2, \
+             datapointsToAlarm: 3"
+        )
+        .is_err(),
+        "M > N"
+    );
+}
+
+#[test]
+fn alarm_operators_four_supported_anomaly_bands_rejected() {
+    for operator in [
+        "GreaterThanOrEqualToThreshold",
+        "GreaterThanThreshold",
+        "LessThanThreshold",
+        "LessThanOrEqualToThreshold",
+    ] {
+        let alarm = format!("comparisonOperator: {operator}, threshold: 1, evaluationPeriods: 1");
+        assert!(alarm_compiles(60, &alarm).is_ok(), "{operator}");
+    }
+    for operator in [
+        "LessThanLowerOrGreaterThanUpperThreshold",
+        "LessThanLowerThreshold",
+        "GreaterThanUpperThreshold",
+    ] {
+        let alarm = format!("comparisonOperator: {operator}, threshold: 1, evaluationPeriods: 1");
+        assert!(alarm_compiles(60, &alarm).is_err(), "{operator}");
+    }
+}
+
+#[test]
+fn alarm_statistics_are_the_five_cloudwatch_statistics() {
+    for statistic in ["SampleCount", "Average", "Sum", "Minimum", "Maximum"] {
+        let alarm = format!(
+            "statistic: {statistic}, comparisonOperator: GreaterThanThreshold, threshold: 1, \
+             evaluationPeriods: 1"
+        );
+        assert!(alarm_compiles(60, &alarm).is_ok(), "{statistic}");
+    }
+}
+
+#[test]
+fn alarm_m_of_n_through_evaluate_not_necessarily_consecutive() {
+    let mut h = Harness::new(
+        &[
+            &target(1, 100),
+            "
+            metrics:
+              cpu: {push: {period: 60}}
+            alarms:
+              high: {metric: cpu, comparisonOperator: GreaterThanThreshold, threshold: 50, evaluationPeriods: 5, datapointsToAlarm: 3}
+            ",
+            &policies(&[step("out", "high", "ChangeInCapacity", 0, &any_breach_above(1), "")]),
+        ],
+        10,
+    );
+    let desired: Vec<u32> = [60.0, 10.0, 60.0, 10.0, 60.0]
+        .into_iter()
+        .map(|v| h.tick("cpu", v))
+        .collect();
+    // The third breach, two periods apart from the others, puts the alarm in ALARM. The step
+    // uses the average of the five datapoints (40): below the threshold, so no step matches.
+    assert_eq!(desired, [10, 10, 10, 10, 10]);
+    assert_eq!(h.alarm("high"), AlarmState::Alarm);
+    assert!(matches!(h.outcome(0), Outcome::NoStepMatched { .. }));
+}
+
+#[test]
+fn target_tracking_high_resolution_metric_uses_20_second_periods() {
+    // A 20 s metric: 3 of 3 periods above the target take one minute, not three.
+    let mut h = Harness::new(
+        &[
+            &target(1, 100),
+            "metrics: {cpu: {push: {period: 20}}}",
+            &policies(&[tracking("tt", "cpu", 50.0, "")]),
+        ],
+        10,
+    );
+    let mut desired = Vec::new();
+    for _ in 0..3 {
+        h.push("cpu", 75.0);
+        h.advance(20);
+        desired.push(h.evaluate());
+    }
+    assert_eq!(desired, [10, 10, 15]);
+    assert_eq!(h.now, harness::T0 + 60);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -926,6 +1158,40 @@ fn from_zero_tasks_target_tracking_scales_out_by_one_then_continues() {
         0,
     );
     assert_eq!(*h.ticks("backlog", 0.0, 20).last().unwrap(), 0);
+}
+
+#[test]
+fn from_zero_tasks_first_task_starts_no_cooldown() {
+    // Default cooldowns (300 s): the first task from zero does not hold the real size back for
+    // a whole cooldown; the scale-out from that task does start one, from C0 = 1.
+    let mut h = Harness::new(
+        &[
+            &target(0, 100),
+            "metrics: {backlog: {push: {period: 60}}}",
+            &policies(&[tracking("tt", "backlog", 10.0, ", perTask: true")]),
+        ],
+        0,
+    );
+    assert_eq!(h.ticks("backlog", 100.0, 3), [0, 0, 1]);
+    assert_eq!(h.state.clocks[0].scale_out(h.now), None);
+    assert_eq!(h.tick("backlog", 100.0), 10);
+    assert_eq!(
+        h.state.clocks[0].scale_out(h.now),
+        Some(super::cooldown::ScaleOutCooldown {
+            until: h.now + 300,
+            base: 1
+        })
+    );
+}
+
+#[test]
+fn from_zero_tasks_step_scale_out_starts_its_cooldown() {
+    // The exception is target tracking's: a step policy's scale-out from zero is an ordinary
+    // scale-out, with its cooldown.
+    let mut h = Harness::new(&[&target(0, 100), CPU, &out_and_in(2, -1, 300)], 0);
+    assert_eq!(h.tick("cpu", 60.0), 2);
+    assert_eq!(h.tick("cpu", 60.0), 2);
+    assert!(matches!(h.outcome(0), Outcome::ScaleOutCooldown { .. }));
 }
 
 #[test]

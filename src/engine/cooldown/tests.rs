@@ -92,3 +92,13 @@ fn zero_second_cooldowns_never_run() {
     assert_eq!(clock.scale_out(T0), None);
     assert_eq!(clock.scale_in_until(T0), None);
 }
+
+#[test]
+fn end_scale_in_cooldown_ends_only_the_scale_in_clock() {
+    let mut clock = CooldownClock::default();
+    clock.record_scale_out(T0, 10, 300);
+    clock.record_scale_in(T0 + 60, 300);
+    clock.end_scale_in_cooldown();
+    assert_eq!(clock.scale_in_until(T0 + 60), None);
+    assert!(clock.scale_out(T0 + 60).is_some());
+}

@@ -19,39 +19,7 @@ use ecs_scaler::policy::compiled::CompiledPolicySet;
 use ecs_scaler::policy::load::load_str;
 
 /// A target tracking policy, a step policy and a daily scheduled action.
-const THREE_PART_SET: &str = r#"
-apiVersion: ecs-scaler.dev/v1alpha1
-kind: ScalingPolicySet
-metadata: {name: bench}
-spec:
-  scalableTarget: {minCapacity: 1, maxCapacity: 1000}
-  metrics:
-    cpu: {push: {period: 60}}
-    queue: {push: {period: 60}}
-  alarms:
-    queue-high:
-      metric: queue
-      comparisonOperator: GreaterThanOrEqualToThreshold
-      threshold: 100
-      evaluationPeriods: 3
-      datapointsToAlarm: 2
-  policies:
-  - policyName: cpu
-    targetTracking: {metric: cpu, targetValue: 50}
-  - policyName: queue
-    stepScaling:
-      alarm: queue-high
-      adjustmentType: PercentChangeInCapacity
-      minAdjustmentMagnitude: 2
-      cooldown: 120
-      stepAdjustments:
-      - {metricIntervalLowerBound: 0, metricIntervalUpperBound: 100, scalingAdjustment: 10}
-      - {metricIntervalLowerBound: 100, scalingAdjustment: 50}
-  scheduledActions:
-  - scheduledActionName: morning
-    schedule: cron(0 8 * * ? *)
-    scalableTargetAction: {minCapacity: 5}
-"#;
+const THREE_PART_SET: &str = include_str!("../tests/data/three-policies.yaml");
 
 /// 2025-01-01T00:00:00Z.
 const T0: i64 = 1_735_689_600;

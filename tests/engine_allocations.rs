@@ -20,39 +20,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// A target tracking policy, a step policy and a daily scheduled action.
-const POLICY_SET: &str = r#"
-apiVersion: ecs-scaler.dev/v1alpha1
-kind: ScalingPolicySet
-metadata: {name: alloc}
-spec:
-  scalableTarget: {minCapacity: 1, maxCapacity: 1000}
-  metrics:
-    cpu: {push: {period: 60}}
-    queue: {push: {period: 60}}
-  alarms:
-    queue-high:
-      metric: queue
-      comparisonOperator: GreaterThanOrEqualToThreshold
-      threshold: 100
-      evaluationPeriods: 3
-      datapointsToAlarm: 2
-  policies:
-  - policyName: cpu
-    targetTracking: {metric: cpu, targetValue: 50}
-  - policyName: queue
-    stepScaling:
-      alarm: queue-high
-      adjustmentType: PercentChangeInCapacity
-      minAdjustmentMagnitude: 2
-      cooldown: 120
-      stepAdjustments:
-      - {metricIntervalLowerBound: 0, metricIntervalUpperBound: 100, scalingAdjustment: 10}
-      - {metricIntervalLowerBound: 100, scalingAdjustment: 50}
-  scheduledActions:
-  - scheduledActionName: morning
-    schedule: cron(0 8 * * ? *)
-    scalableTargetAction: {minCapacity: 5}
-"#;
+const POLICY_SET: &str = include_str!("data/three-policies.yaml");
 
 /// 2025-01-01T00:00:00Z.
 const T0: i64 = 1_735_689_600;

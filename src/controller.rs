@@ -20,7 +20,6 @@ use crate::clock::Clock;
 use crate::engine::history::MetricHistory;
 use crate::engine::{self, Decision, EngineState, Inputs};
 use crate::policy::CompiledPolicySet;
-use crate::policy::document::MetricSpec;
 use crate::sources::FeedReceiver;
 use crate::sources::hub::SourceHub;
 use crate::telemetry::{Metrics, PolicySetLabels};
@@ -138,7 +137,7 @@ impl Controller {
     ) -> (Self, watch::Receiver<Arc<Verdict>>) {
         let now = clock.now();
         let feeds = (0..set.metrics.len())
-            .map(|i| hub.subscribe(SourceHub::key_for(&set, i)))
+            .map(|i| hub.subscribe(&set, i))
             .collect::<Vec<_>>();
         let initial = capacity.observe().map_or(set.min_capacity, |c| c.current);
         let (publisher, receiver) = watch::channel(Arc::new(Verdict::Pending));
@@ -196,10 +195,7 @@ impl Controller {
     fn staleness(&self, now: DateTime<Utc>) -> Option<String> {
         let set = self.runtime.set();
         for (metric, feed) in set.metrics.iter().zip(&self.feeds) {
-            let stale_after = match &metric.source {
-                MetricSpec::Push(push) => push.stale_after_seconds,
-            };
-            let Some(stale_after) = stale_after else {
+            let Some(stale_after) = metric.source.stale_after_seconds() else {
                 continue;
             };
             let state = feed.borrow();

@@ -87,10 +87,11 @@ impl Server {
                 "the embedded example policies (start with --policies DIR for your own)".to_owned()
             }
         };
+        let metrics = Arc::new(Metrics::new());
         let registry = Registry::new(RegistryConfig {
-            hub: SourceHub::new(),
+            hub: SourceHub::new(clock.clone(), metrics.clone()),
             clock: clock.clone(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             controller: ControllerConfig { tick: config.tick },
             initial_capacity: config.initial_capacity,
             source_description,

@@ -10,9 +10,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::policy::PolicySetId;
+use crate::sources::SourceKey;
 
 /// Labels of a per-policy-set metric.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -41,6 +43,51 @@ pub struct GrpcLabels {
     pub code: &'static str,
 }
 
+/// Labels of a per-source metric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// What the source fetches, e.g. `sqs:https://sqs.../orders` (never a credential).
+    pub source: String,
+    /// `push`, `sqs`, ...
+    pub kind: &'static str,
+}
+
+impl From<&SourceKey> for SourceLabels {
+    fn from(key: &SourceKey) -> Self {
+        Self {
+            source: key.to_string(),
+            kind: key.kind(),
+        }
+    }
+}
+
+/// Labels of a source error counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SourceErrorLabels {
+    /// What the source fetches.
+    pub source: String,
+    /// The kind of source.
+    pub kind: &'static str,
+    /// The kind of error: `throttled`, `timeout`, `bad_answer`, `failed`.
+    pub error: &'static str,
+}
+
+/// Labels of an AWS API call counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    /// `sqs`, `cloudwatch`, ...
+    pub service: &'static str,
+    /// The API operation, e.g. `GetQueueAttributes`.
+    pub operation: &'static str,
+}
+
+/// Latency histograms of source fetches.
+pub type FetchHistograms = Family<SourceLabels, Histogram, fn() -> Histogram>;
+
+fn fetch_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
 /// The scaler's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -57,6 +104,14 @@ pub struct Metrics {
     pub grpc_requests: Family<GrpcLabels, Counter>,
     /// Policy sets loaded.
     pub policy_sets: Gauge,
+    /// Duration of source fetches, per source.
+    pub source_fetch_seconds: FetchHistograms,
+    /// Failed source fetches, per source and error kind.
+    pub source_errors: Family<SourceErrorLabels, Counter>,
+    /// Age of the newest datapoint of a source, in seconds.
+    pub source_datapoint_age_seconds: Family<SourceLabels, Gauge>,
+    /// AWS API calls, by service and operation.
+    pub aws_api_calls: Family<AwsCallLabels, Counter>,
 }
 
 impl Metrics {
@@ -70,6 +125,10 @@ impl Metrics {
             pushed_datapoints: Family::default(),
             grpc_requests: Family::default(),
             policy_sets: Gauge::default(),
+            source_fetch_seconds: FetchHistograms::new_with_constructor(fetch_histogram),
+            source_errors: Family::default(),
+            source_datapoint_age_seconds: Family::default(),
+            aws_api_calls: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -101,6 +160,26 @@ impl Metrics {
             "policy_sets",
             "Policy sets loaded",
             metrics.policy_sets.clone(),
+        );
+        registry.register(
+            "source_fetch_seconds",
+            "Duration of source fetches",
+            metrics.source_fetch_seconds.clone(),
+        );
+        registry.register(
+            "source_errors",
+            "Failed source fetches by error kind",
+            metrics.source_errors.clone(),
+        );
+        registry.register(
+            "source_datapoint_age_seconds",
+            "Age of the newest datapoint of a source",
+            metrics.source_datapoint_age_seconds.clone(),
+        );
+        registry.register(
+            "aws_api_calls",
+            "AWS API calls by service and operation",
+            metrics.aws_api_calls.clone(),
         );
         Self {
             registry,

@@ -41,8 +41,8 @@ struct Fixture {
 
 fn fixture(capacity: Arc<dyn CapacityView>) -> Fixture {
     let set = Arc::new(load_str(POLICY, "test").unwrap());
-    let hub = SourceHub::new();
     let clock = TokioClock::starting_at(start());
+    let hub = SourceHub::new(Arc::new(clock), Arc::new(Metrics::new()));
     let (controller, verdicts) = Controller::new(
         set,
         &hub,

@@ -27,6 +27,9 @@ pub struct PeriodStats {
     pub max: f64,
     /// Sum of the capacity observed with each sample.
     pub capacity_sum: f64,
+    /// The period's value was delivered already aggregated (a CloudWatch datapoint): every
+    /// statistic reads it as is.
+    pub exact: bool,
 }
 
 impl PeriodStats {
@@ -38,6 +41,7 @@ impl PeriodStats {
             min: value,
             max: value,
             capacity_sum: f64::from(capacity),
+            exact: false,
         }
     }
 
@@ -51,6 +55,9 @@ impl PeriodStats {
 
     /// The period's value for a CloudWatch statistic.
     pub fn statistic(&self, statistic: Statistic) -> f64 {
+        if self.exact {
+            return self.sum;
+        }
         match statistic {
             Statistic::Average => self.sum / f64::from(self.count),
             Statistic::Sum => self.sum,
@@ -124,11 +131,27 @@ impl MetricHistory {
     /// Returns false when the sample is older than everything the history keeps, or not a
     /// finite number; such a sample is dropped.
     pub fn record(&mut self, at: i64, value: f64, capacity: u32) -> bool {
+        self.merge(at, value, capacity, false)
+    }
+
+    /// Sets the value of the period that contains `at` to `value`, already aggregated by its
+    /// source (a CloudWatch datapoint for the whole period); a later delivery of the same period
+    /// replaces it instead of adding to it. Returns false as [`Self::record`] does.
+    pub fn record_period_value(&mut self, at: i64, value: f64, capacity: u32) -> bool {
+        self.merge(at, value, capacity, true)
+    }
+
+    fn merge(&mut self, at: i64, value: f64, capacity: u32, exact: bool) -> bool {
         if !value.is_finite() {
             return false;
         }
         let start = self.period_start(at);
+        let fresh = PeriodStats {
+            exact,
+            ..PeriodStats::new(start, value, capacity)
+        };
         match self.periods.binary_search_by_key(&start, |p| p.start) {
+            Ok(i) if exact => self.periods[i] = fresh,
             Ok(i) => self.periods[i].add(value, capacity),
             Err(i) => {
                 if self.periods.len() == self.capacity {
@@ -136,11 +159,9 @@ impl MetricHistory {
                         return false;
                     }
                     self.periods.pop_front();
-                    self.periods
-                        .insert(i - 1, PeriodStats::new(start, value, capacity));
+                    self.periods.insert(i - 1, fresh);
                 } else {
-                    self.periods
-                        .insert(i, PeriodStats::new(start, value, capacity));
+                    self.periods.insert(i, fresh);
                 }
             }
         }

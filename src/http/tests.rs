@@ -30,7 +30,7 @@ spec:
 
 fn app() -> (Router, Arc<Registry>) {
     let registry = Registry::new(RegistryConfig {
-        hub: SourceHub::new(),
+        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(Metrics::new()),
         controller: ControllerConfig {

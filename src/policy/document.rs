@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::sources::sqs::SqsSpec;
+
 /// The `apiVersion` every document carries.
 pub const API_VERSION: &str = "ecs-scaler.dev/v1alpha1";
 /// The `kind` every document carries.
@@ -123,6 +125,8 @@ pub struct ScaleTargetRef {
 pub enum MetricSpec {
     /// Datapoints an application pushes to the scaler's HTTP endpoint.
     Push(PushSourceSpec),
+    /// The depth of an SQS queue, polled.
+    Sqs(SqsSpec),
 }
 
 impl MetricSpec {
@@ -130,6 +134,28 @@ impl MetricSpec {
     pub fn period_seconds(&self) -> u32 {
         match self {
             MetricSpec::Push(push) => push.period,
+            MetricSpec::Sqs(sqs) => sqs.period,
+        }
+    }
+
+    /// How long the source may stay without a successful delivery before the policy set is
+    /// unavailable: explicit, or three polls for a polled source; never for a push source
+    /// without `staleAfterSeconds`.
+    pub fn stale_after_seconds(&self) -> Option<u32> {
+        match self {
+            MetricSpec::Push(push) => push.stale_after_seconds,
+            MetricSpec::Sqs(sqs) => Some(
+                sqs.stale_after_seconds
+                    .unwrap_or(sqs.poll_interval_seconds.saturating_mul(3)),
+            ),
+        }
+    }
+
+    /// The key in YAML (`push`, `sqs`, ...), for field paths.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetricSpec::Push(_) => "push",
+            MetricSpec::Sqs(_) => "sqs",
         }
     }
 

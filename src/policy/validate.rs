@@ -42,7 +42,7 @@ impl fmt::Display for ValidationError {
 pub struct ValidationErrors(pub Vec<ValidationError>);
 
 impl ValidationErrors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ValidationError {
             path: path.into(),
             message: message.into(),
@@ -261,21 +261,25 @@ fn check_metric(name: &str, source: &MetricSpec, errors: &mut ValidationErrors) 
         errors.push(&path, "a metric name must be non-empty and contain no `/`");
     }
     let period = source.period_seconds();
-    match source {
-        MetricSpec::Push(push) => {
-            if !is_valid_period(period) {
-                errors.push(
-                    format!("{path}.push.period"),
-                    format!("{period} is not a valid period: use 10, 20, 30 or a multiple of 60"),
-                );
-            }
-            if push.stale_after_seconds == Some(0) {
-                errors.push(
-                    format!("{path}.push.staleAfterSeconds"),
-                    "must be positive (or absent to never become stale)",
-                );
-            }
-        }
+    let kind = source.kind();
+    if !is_valid_period(period) {
+        errors.push(
+            format!("{path}.{kind}.period"),
+            format!("{period} is not a valid period: use 10, 20, 30 or a multiple of 60"),
+        );
+    }
+    if source.stale_after_seconds() == Some(0) {
+        errors.push(
+            format!("{path}.{kind}.staleAfterSeconds"),
+            "must be positive (or absent for the default)",
+        );
+    }
+    let problems = match source {
+        MetricSpec::Push(_) => Vec::new(),
+        MetricSpec::Sqs(sqs) => sqs.problems(),
+    };
+    for (field, message) in problems {
+        errors.push(format!("{path}.{kind}.{field}"), message);
     }
 }
 

@@ -9,7 +9,7 @@ use crate::policy::load::load_str;
 
 fn registry() -> Arc<Registry> {
     Registry::new(RegistryConfig {
-        hub: SourceHub::new(),
+        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(Metrics::new()),
         controller: ControllerConfig {

@@ -1,21 +1,25 @@
 //! Metric sources: where datapoints come from, shared between policy sets.
 //!
-//! Every source writes into a [`Feed`]: a watch channel holding the source's recent datapoints
-//! (each with a sequence number) and its health (last success, last error). Policy set
-//! controllers subscribe to feeds and copy the datapoints they have not seen yet into their own
-//! per-period histories; a gRPC request never reaches a source.
+//! Every source writes into a [`FeedState`] held in a watch channel: the source's recent
+//! datapoints (each with a sequence number) and its health (last success, last error). Policy
+//! set controllers subscribe to feeds and copy the datapoints they have not seen yet into their
+//! own per-period histories; a gRPC request never reaches a source.
 //!
 //! The [`hub::SourceHub`] owns the feeds, keyed by [`SourceKey`], so one source serves every
-//! policy set that names it. Sources of kind:
-//! - `push`: datapoints arrive over HTTP ([`push`]); the feed is scoped to its policy set and
+//! policy set that names it, and starts a source when its first subscriber arrives:
+//! - `push` ([`push`]): datapoints arrive over HTTP; the feed is scoped to its policy set and
 //!   metric, since the URL names them.
+//! - `sqs` ([`sqs`]): queue depth, polled in the background ([`poller`]).
 //!
-//! A polled source (SQS, CloudWatch, Prometheus) is a background task that fetches on its own
-//! schedule and writes into its feed the same way; its key is the identity of what it fetches
-//! (queue, query, region, role), never a credential.
+//! A polled source's key is the identity of what it fetches (queue, query, region, role), never
+//! a credential. On errors it backs off with jitter and keeps its last datapoints; the
+//! controller turns a source silent for longer than its staleness bound into `UNAVAILABLE`.
 
+pub mod aws;
 pub mod hub;
+pub mod poller;
 pub mod push;
+pub mod sqs;
 
 use std::collections::VecDeque;
 
@@ -31,10 +35,64 @@ pub const FEED_CAPACITY: usize = 256;
 pub struct Datapoint {
     /// Position in the feed; strictly increasing.
     pub seq: u64,
-    /// When the value was observed.
+    /// When the value was observed (for a period value: a time within its period).
     pub timestamp: DateTime<Utc>,
     /// The value.
     pub value: f64,
+    /// The value is the whole period's, already aggregated by the source (CloudWatch): it
+    /// replaces what the period held instead of adding a sample to it.
+    pub period_value: bool,
+}
+
+/// A value a source observed, before it enters a feed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// When it was observed.
+    pub timestamp: DateTime<Utc>,
+    /// The value.
+    pub value: f64,
+    /// See [`Datapoint::period_value`].
+    pub period_value: bool,
+}
+
+impl Observation {
+    /// A raw sample (a gauge read now, a pushed value).
+    pub fn sample(timestamp: DateTime<Utc>, value: f64) -> Self {
+        Self {
+            timestamp,
+            value,
+            period_value: false,
+        }
+    }
+}
+
+/// Why a source could not deliver. Messages never contain a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The service asked us to slow down.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The request did not finish in time.
+    #[error("timed out after {0} s")]
+    Timeout(u64),
+    /// The service answered with something we cannot use (wrong shape, several series, ...).
+    #[error("unusable answer: {0}")]
+    BadAnswer(String),
+    /// Anything else: connection refused, access denied, unknown queue, ...
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl SourceError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Throttled(_) => "throttled",
+            SourceError::Timeout(_) => "timeout",
+            SourceError::BadAnswer(_) => "bad_answer",
+            SourceError::Failed(_) => "failed",
+        }
+    }
 }
 
 /// What a feed holds: recent datapoints and the source's health.
@@ -50,19 +108,35 @@ pub struct FeedState {
 }
 
 impl FeedState {
-    /// Appends a datapoint observed at `timestamp`, received at `received`.
+    /// Appends a sample observed at `timestamp`, received at `received`.
     pub fn push(&mut self, timestamp: DateTime<Utc>, value: f64, received: DateTime<Utc>) {
+        self.record(Observation::sample(timestamp, value));
+        self.succeeded(received);
+    }
+
+    /// Appends an observation (without marking the source healthy: see [`Self::succeeded`]).
+    pub fn record(&mut self, observation: Observation) {
         if self.datapoints.len() == FEED_CAPACITY {
             self.datapoints.pop_front();
         }
         self.datapoints.push_back(Datapoint {
             seq: self.next_seq,
-            timestamp,
-            value,
+            timestamp: observation.timestamp,
+            value: observation.value,
+            period_value: observation.period_value,
         });
         self.next_seq += 1;
-        self.last_success = Some(received);
+    }
+
+    /// Marks a successful delivery at `at` (possibly of no datapoint: missing data).
+    pub fn succeeded(&mut self, at: DateTime<Utc>) {
+        self.last_success = Some(at);
         self.last_error = None;
+    }
+
+    /// Marks a failed attempt; the datapoints already delivered stay.
+    pub fn failed(&mut self, error: &SourceError) {
+        self.last_error = Some(error.to_string());
     }
 
     /// The datapoints after sequence number `after` (all of them for `None`).
@@ -76,7 +150,7 @@ impl FeedState {
 /// The receiving end of a feed.
 pub type FeedReceiver = tokio::sync::watch::Receiver<FeedState>;
 
-/// The identity of a source, used to share it.
+/// The identity of a source, used to share it. Never holds a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKey {
     /// Values pushed for one metric of one policy set.
@@ -86,4 +160,26 @@ pub enum SourceKey {
         /// The metric name.
         metric: String,
     },
+    /// An SQS queue's depth.
+    Sqs(sqs::SqsKey),
+}
+
+impl SourceKey {
+    /// The kind of source, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceKey::Push { .. } => "push",
+            SourceKey::Sqs(_) => "sqs",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKey {
+    /// A short description for logs and metric labels (no credential).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceKey::Push { policy_set, metric } => write!(f, "push:{policy_set}/{metric}"),
+            SourceKey::Sqs(key) => write!(f, "sqs:{}", key.queue),
+        }
+    }
 }

@@ -18,7 +18,7 @@ fn document(name: &str, min: u32) -> String {
 
 fn registry() -> Arc<Registry> {
     Registry::new(RegistryConfig {
-        hub: SourceHub::new(),
+        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
         clock: Arc::new(SystemClock),
         metrics: Arc::new(Metrics::new()),
         controller: ControllerConfig::default(),

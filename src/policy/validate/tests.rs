@@ -529,10 +529,10 @@ fn unknown_behavior_settings_are_rejected_with_their_path() {
 
 #[test]
 fn unknown_metric_source_is_rejected_with_its_path() {
-    let message = parse_error(&base_with("{push: {period: 60}}", "{sqs: {queueURL: q}}"));
+    let message = parse_error(&base_with("{push: {period: 60}}", "{kafka: {topic: q}}"));
     assert_eq!(
         message,
-        "spec.metrics.backlog: unknown variant `sqs`, expected `push`"
+        "spec.metrics.backlog: unknown variant `kafka`, expected `push` or `sqs`"
     );
 }
 

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::policy::load::load_file;
 use crate::serve::ServeConfig;
-use crate::simulate::{self, Format};
+use crate::simulate::{self, Format, compare};
 
 /// Exit code for bad input.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -105,6 +105,28 @@ pub struct SimulateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Replay the trace through three pipelines: ECS, EKS with ecs-scaler (KEDA + HPA), and a
+    /// naive migration to KEDA's built-in triggers; print where they differ.
+    #[arg(long)]
+    pub compare: bool,
+    /// The ScaledObject of the EKS pipeline (default: what `import` writes, which passes the
+    /// scaler's decisions through).
+    #[arg(long, value_name = "FILE", requires = "compare")]
+    pub scaled_object: Option<PathBuf>,
+    /// Draw the trace and the three capacities into an SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "compare")]
+    pub plot: Option<PathBuf>,
+    /// Seconds before a new pod counts as running on EKS.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "SECONDS",
+        requires = "compare"
+    )]
+    pub pod_start_delay: u32,
+    /// The HPA's sync period, in seconds.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS", requires = "compare", value_parser = clap::value_parser!(u32).range(1..))]
+    pub sync_period: u32,
 }
 
 /// Runs `validate`: prints each file's verdict; exit 2 when any file has a problem.
@@ -139,26 +161,12 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     }
 }
 
-/// Runs `simulate`: prints one row per evaluation; exit 2 on a bad policy or trace.
+/// Runs `simulate`: prints one row per evaluation; exit 2 on a bad policy, trace or
+/// ScaledObject.
 pub fn simulate(args: &SimulateArgs) -> ExitCode {
-    let result = load_file(&args.policy)
-        .map_err(|e| e.to_string())
-        .and_then(|set| {
-            let text = std::fs::read_to_string(&args.trace)
-                .map_err(|e| format!("{}: cannot read: {e}", args.trace.display()))?;
-            let (trace, start) = simulate::parse_trace(&text, &set, args.start)
-                .map_err(|e| format!("{}: {e}", args.trace.display()))?;
-            Ok(simulate::run(
-                Arc::new(set),
-                &trace,
-                start,
-                args.step,
-                args.initial_capacity,
-            ))
-        });
-    match result {
-        Ok(rows) => {
-            print!("{}", simulate::render(&rows, args.format));
+    match simulate_output(args) {
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -166,4 +174,37 @@ pub fn simulate(args: &SimulateArgs) -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+}
+
+fn simulate_output(args: &SimulateArgs) -> Result<String, String> {
+    let set = Arc::new(load_file(&args.policy).map_err(|e| e.to_string())?);
+    let (trace, start) = simulate::parse_trace(&read(&args.trace)?, &set, args.start)
+        .map_err(|e| format!("{}: {e}", args.trace.display()))?;
+    if !args.compare {
+        let rows = simulate::run(set, &trace, start, args.step, args.initial_capacity);
+        return Ok(simulate::render(&rows, args.format));
+    }
+    let mut settings = match &args.scaled_object {
+        Some(path) => compare::EksSettings::from_scaled_object(&read(path)?, &set)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => compare::EksSettings::pass_through(&set),
+    };
+    settings.pod_start_delay = i64::from(args.pod_start_delay);
+    settings.sync_period = i64::from(args.sync_period);
+    let comparison = compare::compare(
+        set.clone(),
+        &trace,
+        start,
+        args.step,
+        args.initial_capacity,
+        &settings,
+    );
+    if let Some(path) = &args.plot {
+        simulate::plot::draw(path, &set, &trace, &comparison)?;
+    }
+    Ok(compare::render(&comparison, args.format))
 }

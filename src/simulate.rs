@@ -7,6 +7,10 @@
 //! once (the ECS reference behaviour). One row per evaluation: `time`, `desired`, `min`, `max`
 //! and the reasons.
 
+pub mod compare;
+pub mod hpa;
+pub mod plot;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 

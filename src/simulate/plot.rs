@@ -5,8 +5,11 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::TracePoint;
-use super::compare::Comparison;
+use super::compare::{CompareRow, Comparison};
 use crate::policy::CompiledPolicySet;
+
+/// Reads one pipeline's capacity from a row.
+type Pick = fn(&CompareRow) -> Option<u32>;
 
 /// Draws `comparison` and the metric `trace` of `set` into an SVG file.
 pub fn draw(
@@ -52,14 +55,10 @@ pub fn draw(
         .y_desc("replicas")
         .draw()
         .map_err(|e| fail(&e))?;
-    let lines: [(
-        &str,
-        RGBColor,
-        Box<dyn Fn(&super::compare::CompareRow) -> Option<u32>>,
-    ); 3] = [
-        ("ECS (reference)", BLACK, Box::new(|r| Some(r.ecs))),
-        ("EKS with ecs-scaler", BLUE, Box::new(|r| Some(r.eks))),
-        ("naive KEDA triggers", RED, Box::new(|r| r.naive)),
+    let lines: [(&str, RGBColor, Pick); 3] = [
+        ("ECS (reference)", BLACK, |r| Some(r.ecs)),
+        ("EKS with ecs-scaler", BLUE, |r| Some(r.eks)),
+        ("naive KEDA triggers", RED, |r| r.naive),
     ];
     for (label, color, pick) in lines {
         let points: Vec<(f64, f64)> = comparison

@@ -20,8 +20,8 @@ use crate::clock::Clock;
 use crate::engine::history::MetricHistory;
 use crate::engine::{self, Decision, EngineState, Inputs};
 use crate::policy::CompiledPolicySet;
-use crate::sources::FeedReceiver;
 use crate::sources::hub::SourceHub;
+use crate::sources::{FeedReceiver, Observation};
 use crate::telemetry::{Metrics, PolicySetLabels};
 
 /// Histories and engine state of one policy set: everything needed to evaluate it.
@@ -58,6 +58,23 @@ impl Runtime {
     /// `capacity`; false when it is too old to keep or not a finite number.
     pub fn record(&mut self, metric: usize, at: DateTime<Utc>, value: f64, capacity: u32) -> bool {
         self.histories[metric].record(at.timestamp(), value, capacity)
+    }
+
+    /// Records an observation of metric `metric`: a raw sample is added to its period (as
+    /// [`Self::record`]), a period value (CloudWatch's) replaces its period.
+    pub fn record_observation(
+        &mut self,
+        metric: usize,
+        observation: &Observation,
+        capacity: u32,
+    ) -> bool {
+        let history = &mut self.histories[metric];
+        let at = observation.timestamp.timestamp();
+        if observation.period_value {
+            history.record_period_value(at, observation.value, capacity)
+        } else {
+            history.record(at, observation.value, capacity)
+        }
     }
 
     /// Evaluates at `now`.
@@ -184,8 +201,13 @@ impl Controller {
         for (metric, feed) in self.feeds.iter_mut().enumerate() {
             let state = feed.borrow_and_update();
             for datapoint in state.since(self.seen[metric]) {
+                let observation = Observation {
+                    timestamp: datapoint.timestamp,
+                    value: datapoint.value,
+                    period_value: datapoint.period_value,
+                };
                 self.runtime
-                    .record(metric, datapoint.timestamp, datapoint.value, capacity);
+                    .record_observation(metric, &observation, capacity);
                 self.seen[metric] = Some(datapoint.seq);
             }
         }

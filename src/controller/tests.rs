@@ -167,3 +167,64 @@ async fn runtime_records_with_the_capacity_of_the_moment() {
     };
     assert_eq!(runtime.evaluate(observation, start()).desired, 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn period_values_from_a_feed_replace_their_period_and_samples_add() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let key = SourceKey::Push {
+        policy_set: crate::policy::PolicySetId::new("shop", "web"),
+        metric: "backlog".to_owned(),
+    };
+    let (cloudwatch_minute, pushed_minute) = (
+        start() - chrono::Duration::minutes(2),
+        start() - chrono::Duration::minutes(1),
+    );
+    let received = f.clock.now();
+    assert!(f.hub.modify(&key, |feed| {
+        // CloudWatch delivers a period, then a revision of it: the revision replaces it.
+        for value in [400.0, 900.0] {
+            feed.record(Observation {
+                timestamp: cloudwatch_minute,
+                value,
+                period_value: true,
+            });
+        }
+        feed.push(pushed_minute, 100.0, received);
+        feed.push(
+            pushed_minute + chrono::Duration::seconds(10),
+            300.0,
+            received,
+        );
+    }));
+    let controller = f.controller.as_mut().unwrap();
+    controller.step();
+    let history = &controller.runtime.histories[0];
+    let period = history.period(cloudwatch_minute.timestamp()).unwrap();
+    assert_eq!((period.count, period.sum, period.exact), (1, 900.0, true));
+    let period = history.period(pushed_minute.timestamp()).unwrap();
+    assert_eq!((period.count, period.sum, period.exact), (2, 400.0, false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn runtime_records_period_values_by_replacing() {
+    let set = Arc::new(load_str(POLICY, "test").unwrap());
+    let mut runtime = Runtime::new(set, 3, start());
+    let minute = start() - chrono::Duration::minutes(1);
+    for value in [50.0, 600.0] {
+        let observation = Observation {
+            timestamp: minute,
+            value,
+            period_value: true,
+        };
+        assert!(runtime.record_observation(0, &observation, 3));
+    }
+    let period = runtime.histories[0].period(minute.timestamp()).unwrap();
+    assert_eq!((period.count, period.sum, period.exact), (1, 600.0, true));
+    // A raw sample of another period is added to it.
+    let later = minute + chrono::Duration::minutes(1);
+    for value in [10.0, 20.0] {
+        assert!(runtime.record_observation(0, &Observation::sample(later, value), 3));
+    }
+    let period = runtime.histories[0].period(later.timestamp()).unwrap();
+    assert_eq!((period.count, period.sum, period.exact), (2, 30.0, false));
+}

@@ -96,6 +96,7 @@ impl PeriodStats {
 #[derive(Debug, Clone)]
 pub struct MetricHistory {
     period_seconds: i64,
+    delay_seconds: i64,
     periods: VecDeque<PeriodStats>,
     capacity: usize,
 }
@@ -106,9 +107,24 @@ impl MetricHistory {
         let capacity = capacity.max(2);
         Self {
             period_seconds: i64::from(period_seconds.max(1)),
+            delay_seconds: 0,
             periods: VecDeque::with_capacity(capacity),
             capacity,
         }
+    }
+
+    /// The same history for a source that delivers a period `delay_seconds` after it ends (a
+    /// CloudWatch query's end-time offset plus fetch time): a period counts as complete only
+    /// once the delay has passed, so alarms never see the newest period as missing just
+    /// because the source could not have delivered it yet.
+    pub fn with_delay(mut self, delay_seconds: u32) -> Self {
+        self.delay_seconds = i64::from(delay_seconds);
+        self
+    }
+
+    /// How many periods the history keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Period length in seconds.
@@ -121,9 +137,9 @@ impl MetricHistory {
         at.div_euclid(self.period_seconds) * self.period_seconds
     }
 
-    /// Start of the newest period that has ended at `now`.
+    /// Start of the newest period that has ended at `now` (minus the source's delay).
     pub fn last_complete_period(&self, now: i64) -> i64 {
-        self.period_start(now) - self.period_seconds
+        self.period_start(now - self.delay_seconds) - self.period_seconds
     }
 
     /// Adds a sample taken at `at` (Unix seconds) while the capacity was `capacity`.
@@ -197,5 +213,37 @@ impl MetricHistory {
     /// Whether no period is held.
     pub fn is_empty(&self) -> bool {
         self.periods.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delayed_source_completes_its_periods_after_the_delay() {
+        let plain = MetricHistory::new(60, 4);
+        let delayed = MetricHistory::new(60, 4).with_delay(80);
+        // At 10:05:30 the period 10:04-10:05 has ended; a source delivering 80 s after a
+        // period ends has only delivered up to 10:03-10:04.
+        let now = 36_330;
+        assert_eq!(plain.last_complete_period(now), 36_240);
+        assert_eq!(delayed.last_complete_period(now), 36_180);
+        assert_eq!(delayed.last_complete_period(36_240 + 60 + 80), 36_240);
+    }
+
+    #[test]
+    fn a_period_value_replaces_the_period_instead_of_adding_to_it() {
+        let mut history = MetricHistory::new(60, 4);
+        assert!(history.record_period_value(120, 7.0, 2));
+        assert!(history.record_period_value(150, 9.0, 2));
+        let period = history.period(120).unwrap();
+        assert_eq!((period.count, period.sum), (1, 9.0));
+        assert_eq!(period.statistic(Statistic::Sum), 9.0);
+        assert_eq!(period.statistic(Statistic::SampleCount), 9.0);
+        // A raw sample adds to its period.
+        assert!(history.record(180, 1.0, 2));
+        assert!(history.record(200, 2.0, 2));
+        assert_eq!(history.period(180).unwrap().statistic(Statistic::Sum), 3.0);
     }
 }

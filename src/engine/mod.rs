@@ -212,10 +212,14 @@ impl EngineState {
     }
 }
 
-/// A history sized for `metric`: its longest alarm window, the period still filling, and one
-/// period of slack for late datapoints.
+/// A history sized for `metric`: its longest alarm window, the period still filling, one
+/// period of slack for late datapoints, and the periods a delayed source (CloudWatch) has not
+/// delivered yet.
 pub fn history_for(metric: &MetricDef) -> MetricHistory {
-    MetricHistory::new(metric.period_seconds, metric.history_periods + 2)
+    let delay = metric.source.delay_seconds();
+    let pending = delay.div_ceil(metric.period_seconds.max(1)) as usize;
+    MetricHistory::new(metric.period_seconds, metric.history_periods + 2 + pending)
+        .with_delay(delay)
 }
 
 /// Evaluates `set` at `now` and returns the decision (also kept in `state`).

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::sources::cloudwatch::CloudWatchSpec;
+pub use crate::sources::prometheus::PrometheusSpec;
 pub use crate::sources::sqs::SqsSpec;
 
 /// The `apiVersion` every document carries.
@@ -127,6 +129,11 @@ pub enum MetricSpec {
     Push(PushSourceSpec),
     /// The depth of an SQS queue, polled.
     Sqs(SqsSpec),
+    /// A CloudWatch metric or metric math query, fetched in batches once per period.
+    #[serde(rename = "cloudwatch")]
+    CloudWatch(CloudWatchSpec),
+    /// A Prometheus instant query returning one series, polled.
+    Prometheus(PrometheusSpec),
 }
 
 impl MetricSpec {
@@ -135,6 +142,8 @@ impl MetricSpec {
         match self {
             MetricSpec::Push(push) => push.period,
             MetricSpec::Sqs(sqs) => sqs.period,
+            MetricSpec::CloudWatch(cloudwatch) => cloudwatch.period,
+            MetricSpec::Prometheus(prometheus) => prometheus.period,
         }
     }
 
@@ -148,6 +157,12 @@ impl MetricSpec {
                 sqs.stale_after_seconds
                     .unwrap_or(sqs.poll_interval_seconds.saturating_mul(3)),
             ),
+            MetricSpec::CloudWatch(cloudwatch) => Some(cloudwatch.stale_after_seconds()),
+            MetricSpec::Prometheus(prometheus) => Some(
+                prometheus
+                    .stale_after_seconds
+                    .unwrap_or(prometheus.poll_interval_seconds.saturating_mul(3)),
+            ),
         }
     }
 
@@ -156,6 +171,17 @@ impl MetricSpec {
         match self {
             MetricSpec::Push(_) => "push",
             MetricSpec::Sqs(_) => "sqs",
+            MetricSpec::CloudWatch(_) => "cloudwatch",
+            MetricSpec::Prometheus(_) => "prometheus",
+        }
+    }
+
+    /// How long after a period ends the source normally has delivered it (CloudWatch: the
+    /// end-time offset and the fetch); alarms treat a period as complete only then.
+    pub fn delay_seconds(&self) -> u32 {
+        match self {
+            MetricSpec::CloudWatch(cloudwatch) => cloudwatch.delay_seconds(),
+            _ => 0,
         }
     }
 

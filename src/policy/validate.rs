@@ -277,6 +277,14 @@ fn check_metric(name: &str, source: &MetricSpec, errors: &mut ValidationErrors) 
     let problems = match source {
         MetricSpec::Push(_) => Vec::new(),
         MetricSpec::Sqs(sqs) => sqs.problems(),
+        MetricSpec::CloudWatch(cloudwatch) => {
+            // Its field paths name the expression's inputs, so they are built here.
+            for (field, message) in cloudwatch.problems() {
+                errors.push(format!("{path}.{kind}.{field}"), message);
+            }
+            Vec::new()
+        }
+        MetricSpec::Prometheus(prometheus) => prometheus.problems(),
     };
     for (field, message) in problems {
         errors.push(format!("{path}.{kind}.{field}"), message);

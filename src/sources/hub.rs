@@ -1,8 +1,9 @@
 //! The source hub: one feed per distinct source, shared by every policy set that uses it.
 //!
 //! Subscribing to a metric finds its source by key; the first subscriber starts the source (a
-//! poller task for polled sources), and [`SourceHub::release_unused`] stops the sources nobody
-//! subscribes to any more.
+//! poller task for polled sources, a registration with a batcher for CloudWatch), and
+//! [`SourceHub::release_unused`] stops the sources nobody subscribes to any more: each feed holds
+//! a [`SourceGuard`] whose drop stops its source.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +12,9 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::aws::AwsConfigs;
+use super::cloudwatch::api::{ApiFactory, sdk_factory};
+use super::cloudwatch::batcher::CloudWatchSources;
+use super::prometheus::PrometheusPoller;
 use super::sqs::SqsPoller;
 use super::{FeedReceiver, FeedState, SourceKey, poller};
 use crate::clock::Clock;
@@ -18,23 +22,32 @@ use crate::policy::compiled::CompiledPolicySet;
 use crate::policy::document::MetricSpec;
 use crate::telemetry::Metrics;
 
-struct Feed {
-    sender: watch::Sender<FeedState>,
-    task: Option<AbortHandle>,
-}
+/// Keeps a source running while its feed lives: dropping it stops the source (aborts a
+/// poller task, unregisters a CloudWatch query).
+pub type SourceGuard = Box<dyn Send>;
 
-impl Drop for Feed {
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+        self.0.abort();
     }
 }
 
+struct Feed {
+    sender: watch::Sender<FeedState>,
+    /// Held for its drop, which stops the source.
+    _guard: Option<SourceGuard>,
+}
+
+type Feeds = Mutex<HashMap<SourceKey, Feed>>;
+
 /// Owns the feeds of all sources and the tasks that fill them.
 pub struct SourceHub {
-    feeds: Mutex<HashMap<SourceKey, Feed>>,
+    feeds: Arc<Feeds>,
     aws: Arc<AwsConfigs>,
+    cloudwatch: CloudWatchSources,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
@@ -42,9 +55,21 @@ pub struct SourceHub {
 impl SourceHub {
     /// An empty hub whose sources read time from `clock` and report to `metrics`.
     pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Arc<Self> {
+        let aws = Arc::new(AwsConfigs::new());
+        Self::with_cloudwatch_api(clock, metrics, aws.clone(), sdk_factory(aws))
+    }
+
+    /// A hub whose CloudWatch calls go through `cloudwatch` (a fake in tests).
+    pub fn with_cloudwatch_api(
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        aws: Arc<AwsConfigs>,
+        cloudwatch: ApiFactory,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            feeds: Mutex::new(HashMap::new()),
-            aws: Arc::new(AwsConfigs::new()),
+            feeds: Arc::default(),
+            aws,
+            cloudwatch: CloudWatchSources::new(cloudwatch, clock.clone(), metrics.clone()),
             clock,
             metrics,
         })
@@ -59,6 +84,8 @@ impl SourceHub {
                 metric: metric.name.clone(),
             },
             MetricSpec::Sqs(sqs) => SourceKey::Sqs(sqs.key()),
+            MetricSpec::CloudWatch(cloudwatch) => SourceKey::CloudWatch(cloudwatch.key()),
+            MetricSpec::Prometheus(prometheus) => SourceKey::Prometheus(prometheus.key()),
         }
     }
 
@@ -67,12 +94,24 @@ impl SourceHub {
     pub fn subscribe(&self, set: &CompiledPolicySet, index: usize) -> FeedReceiver {
         let key = Self::key_for(set, index);
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        // CloudWatch refills as many periods as the engine keeps for this metric.
+        let lookback = crate::engine::history_for(&set.metrics[index]).capacity();
         if let Some(feed) = feeds.get(&key) {
+            if let SourceKey::CloudWatch(cloudwatch) = &key {
+                self.cloudwatch.need_history(cloudwatch, lookback);
+            }
             return feed.sender.subscribe();
         }
         let (sender, receiver) = watch::channel(FeedState::default());
-        let task = self.start(&key, &set.metrics[index].source, sender.clone());
-        feeds.insert(key, Feed { sender, task });
+        let guard = self.start(&key, &set.metrics[index].source, sender.clone(), lookback);
+        self.release_when_unused(key.clone(), sender.clone());
+        feeds.insert(
+            key,
+            Feed {
+                sender,
+                _guard: guard,
+            },
+        );
         receiver
     }
 
@@ -81,7 +120,13 @@ impl SourceHub {
         key: &SourceKey,
         spec: &MetricSpec,
         sender: watch::Sender<FeedState>,
-    ) -> Option<AbortHandle> {
+        lookback: usize,
+    ) -> Option<SourceGuard> {
+        if let (SourceKey::CloudWatch(cloudwatch), MetricSpec::CloudWatch(_)) = (key, spec) {
+            return Some(Box::new(
+                self.cloudwatch.register(cloudwatch, lookback, sender),
+            ));
+        }
         let source: Arc<dyn poller::Poll> = match (key, spec) {
             (SourceKey::Sqs(sqs), MetricSpec::Sqs(_)) => Arc::new(SqsPoller::new(
                 sqs.clone(),
@@ -89,6 +134,9 @@ impl SourceHub {
                 self.clock.clone(),
                 self.metrics.clone(),
             )),
+            (SourceKey::Prometheus(prometheus), MetricSpec::Prometheus(_)) => Arc::new(
+                PrometheusPoller::new(prometheus.clone(), self.clock.clone()),
+            ),
             _ => return None,
         };
         let task = tokio::spawn(poller::run(
@@ -98,7 +146,7 @@ impl SourceHub {
             self.clock.clone(),
             self.metrics.clone(),
         ));
-        Some(task.abort_handle())
+        Some(Box::new(AbortOnDrop(task.abort_handle())))
     }
 
     /// Changes the feed of `key` if it exists; returns whether it did.
@@ -117,6 +165,33 @@ impl SourceHub {
     pub fn release_unused(&self) {
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         feeds.retain(|_, feed| feed.sender.receiver_count() > 0);
+    }
+
+    /// Releases the feed of `key` (stopping its source) once its last receiver is gone.
+    ///
+    /// [`Self::release_unused`] alone is not enough: a removed policy set's controller task is
+    /// aborted, but its receivers are dropped later, when the runtime next polls the task, so a
+    /// release right after the removal still sees them and the source would poll forever.
+    fn release_when_unused(&self, key: SourceKey, sender: watch::Sender<FeedState>) {
+        let feeds = Arc::downgrade(&self.feeds);
+        tokio::spawn(async move {
+            loop {
+                sender.closed().await;
+                let Some(feeds) = feeds.upgrade() else { return };
+                let mut feeds = feeds.lock().unwrap_or_else(PoisonError::into_inner);
+                // Subscribing holds the lock: a subscriber arrived in between, or none will.
+                if sender.receiver_count() > 0 {
+                    continue;
+                }
+                if feeds
+                    .get(&key)
+                    .is_some_and(|feed| feed.sender.same_channel(&sender))
+                {
+                    feeds.remove(&key);
+                }
+                return;
+            }
+        });
     }
 
     /// Number of live feeds.

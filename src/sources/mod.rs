@@ -10,14 +10,19 @@
 //! - `push` ([`push`]): datapoints arrive over HTTP; the feed is scoped to its policy set and
 //!   metric, since the URL names them.
 //! - `sqs` ([`sqs`]): queue depth, polled in the background ([`poller`]).
+//! - `cloudwatch` ([`cloudwatch`]): `GetMetricData` queries, fetched in batches of up to 500 per
+//!   AWS identity and period, once per period ([`cloudwatch::batcher`]).
+//! - `prometheus` ([`prometheus`]): an instant query returning one series, polled.
 //!
 //! A polled source's key is the identity of what it fetches (queue, query, region, role), never
 //! a credential. On errors it backs off with jitter and keeps its last datapoints; the
 //! controller turns a source silent for longer than its staleness bound into `UNAVAILABLE`.
 
 pub mod aws;
+pub mod cloudwatch;
 pub mod hub;
 pub mod poller;
+pub mod prometheus;
 pub mod push;
 pub mod sqs;
 
@@ -162,6 +167,10 @@ pub enum SourceKey {
     },
     /// An SQS queue's depth.
     Sqs(sqs::SqsKey),
+    /// A CloudWatch `GetMetricData` query.
+    CloudWatch(cloudwatch::CloudWatchKey),
+    /// A Prometheus instant query.
+    Prometheus(prometheus::PrometheusKey),
 }
 
 impl SourceKey {
@@ -170,6 +179,8 @@ impl SourceKey {
         match self {
             SourceKey::Push { .. } => "push",
             SourceKey::Sqs(_) => "sqs",
+            SourceKey::CloudWatch(_) => "cloudwatch",
+            SourceKey::Prometheus(_) => "prometheus",
         }
     }
 }
@@ -180,6 +191,8 @@ impl std::fmt::Display for SourceKey {
         match self {
             SourceKey::Push { policy_set, metric } => write!(f, "push:{policy_set}/{metric}"),
             SourceKey::Sqs(key) => write!(f, "sqs:{}", key.queue),
+            SourceKey::CloudWatch(key) => write!(f, "cloudwatch:{key}"),
+            SourceKey::Prometheus(key) => write!(f, "prometheus:{key}"),
         }
     }
 }

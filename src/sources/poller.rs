@@ -4,7 +4,7 @@
 //! last good value is served until the staleness bound), records the error in the feed, and
 //! waits `interval * 2^failures` (at most [`MAX_BACKOFF`]), scaled by a random factor in
 //! `[0.5, 1)` so that many sources failing together do not retry together. Every fetch has a
-//! timeout. A request to the scaler never triggers a fetch.
+//! timeout ([`fetch_timeout`]). A request to the scaler never triggers a fetch.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +20,20 @@ use crate::telemetry::{Metrics, SourceErrorLabels, SourceLabels};
 
 /// The longest wait between two attempts after errors.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The shortest fetch timeout: room for the AWS SDK's own retries (3 attempts, up to 1 + 2 s of
+/// backoff), so that a throttled or refused request is reported as such, not as a timeout.
+pub const MIN_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest fetch timeout.
+pub const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one fetch may take: the poll interval, within [`MIN_FETCH_TIMEOUT`] and
+/// [`MAX_FETCH_TIMEOUT`]. A fetch longer than the interval only delays the next one; staleness is
+/// judged by the controller from the last success, whatever the timeout.
+pub fn fetch_timeout(interval: Duration) -> Duration {
+    interval.clamp(MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT)
+}
 
 /// The future a poll returns.
 pub type PollFuture<'a> =
@@ -53,7 +67,7 @@ pub async fn run(
 ) {
     let labels = SourceLabels::from(&key);
     let interval = source.interval();
-    let timeout = interval.min(Duration::from_secs(30));
+    let timeout = fetch_timeout(interval);
     let mut failures = 0u32;
     loop {
         let started = tokio::time::Instant::now();

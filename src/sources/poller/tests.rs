@@ -23,6 +23,16 @@ fn backoff_doubles_up_to_the_cap_with_jitter_between_half_and_whole() {
     );
 }
 
+#[test]
+fn fetch_timeout_is_the_interval_within_bounds() {
+    assert_eq!(fetch_timeout(Duration::from_secs(1)), MIN_FETCH_TIMEOUT);
+    assert_eq!(
+        fetch_timeout(Duration::from_secs(15)),
+        Duration::from_secs(15)
+    );
+    assert_eq!(fetch_timeout(Duration::from_secs(300)), MAX_FETCH_TIMEOUT);
+}
+
 /// A source that answers from a script: `Some(value)` or an error for `None`.
 struct Scripted {
     answers: Mutex<Vec<Option<f64>>>,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -97,6 +98,30 @@ async fn load(identity: &AwsIdentity) -> SdkConfig {
             aws_credential_types::provider::SharedCredentialsProvider::new(provider),
         )
         .build()
+}
+
+/// The longest error text kept from an SDK error chain.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// A short description of an SDK error for logs and `UNAVAILABLE` messages: AWS's error code
+/// and message when the service answered, else the error chain cut to a few hundred characters
+/// (a connection error's chain, not the raw HTTP response). Never contains a credential.
+pub fn describe_error<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => {
+            let text = DisplayErrorContext(error).to_string();
+            match text.char_indices().nth(MAX_ERROR_CHARS) {
+                Some((cut, _)) => format!("{}...", &text[..cut]),
+                None => text,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

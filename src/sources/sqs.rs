@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -241,7 +241,7 @@ where
     R: std::fmt::Debug,
 {
     let code = error.code().unwrap_or_default().to_owned();
-    let message = DisplayErrorContext(&error).to_string();
+    let message = super::aws::describe_error(&error);
     if code.contains("Throttl") || code == "RequestThrottled" || code == "OverLimit" {
         SourceError::Throttled(message)
     } else {

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
-use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{MetricDataQuery, ScanBy, StatusCode};
 use chrono::{DateTime, Utc};
@@ -222,7 +222,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let message = DisplayErrorContext(&error).to_string();
+    let message = crate::sources::aws::describe_error(&error);
     match &error {
         SdkError::TimeoutError(_) => CallError {
             error: SourceError::Failed(format!("timed out: {message}")),

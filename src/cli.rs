@@ -1,4 +1,4 @@
-//! The command line: `serve`, `validate` and `simulate`.
+//! The command line: `serve`, `validate`, `simulate` and `import`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure, 2 bad input (a policy file, a trace, an
 //! argument).
@@ -37,6 +37,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Replay a metric trace through the engine and print each decision.
     Simulate(SimulateArgs),
+    /// Read a service's ECS scaling (AWS CLI JSON or live AWS) and write its ScalingPolicySet,
+    /// KEDA ScaledObject and a report; exit 0 exact, 1 approximate, 2 bad input.
+    Import(crate::import::ImportArgs),
 }
 
 /// Arguments of `serve`.
@@ -61,6 +64,17 @@ pub struct ServeArgs {
     /// Seconds between two checks of the policy directory for changes.
     #[arg(long, default_value_t = 5, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub reload_interval: u64,
+    /// PEM certificate chain of the gRPC server: serve TLS (KEDA's `enableTLS`, with `caCert`
+    /// trusting this certificate's CA).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that clients must present a certificate of (KEDA's
+    /// `tlsClientCert`/`tlsClientKey`); others are refused.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -72,6 +86,14 @@ impl From<ServeArgs> for ServeConfig {
             initial_capacity: args.initial_capacity,
             tick: Duration::from_secs(args.tick_interval),
             reload_interval: Duration::from_secs(args.reload_interval),
+            tls: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| crate::serve::TlsFiles {
+                    cert,
+                    key,
+                    client_ca: args.tls_client_ca,
+                }),
         }
     }
 }
@@ -135,11 +157,15 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
     for file in &args.files {
         match load_file(file) {
             Ok(set) => println!(
-                "{}: ok (policy set {}: {} policies, {} scheduled actions)",
+                "{}: ok (policy set {}: {} policies, {} scheduled actions{})",
                 file.display(),
                 set.id,
                 set.policies.len(),
-                set.scheduled_actions.len()
+                set.scheduled_actions.len(),
+                match set.unresolved_alarms().len() {
+                    0 => String::new(),
+                    n => format!("; {n} CloudWatch alarms read with DescribeAlarms when served"),
+                }
             ),
             Err(error) => {
                 failed = true;
@@ -182,6 +208,14 @@ fn read(path: &std::path::Path) -> Result<String, String> {
 
 fn simulate_output(args: &SimulateArgs) -> Result<String, String> {
     let set = Arc::new(load_file(&args.policy).map_err(|e| e.to_string())?);
+    if let Some((key, reference)) = set.unresolved_alarms().first() {
+        return Err(format!(
+            "{}: spec.alarms.{key} is the CloudWatch alarm `{}`, whose definition only `serve` \
+             reads: write the alarm inline to simulate it",
+            args.policy.display(),
+            reference.alarm_name
+        ));
+    }
     let (trace, start) = simulate::parse_trace(&read(&args.trace)?, &set, args.start)
         .map_err(|e| format!("{}: {e}", args.trace.display()))?;
     if !args.compare {

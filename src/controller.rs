@@ -17,9 +17,11 @@ use tracing::{info, warn};
 
 use crate::capacity::{CapacityObservation, CapacityView};
 use crate::clock::Clock;
+use crate::engine::alarm::AlarmState;
 use crate::engine::history::MetricHistory;
 use crate::engine::{self, Decision, EngineState, Inputs};
 use crate::policy::CompiledPolicySet;
+use crate::sources::cloudwatch::alarms::{AlarmFeed, AlarmRegistration};
 use crate::sources::hub::SourceHub;
 use crate::sources::{FeedReceiver, Observation};
 use crate::telemetry::{Metrics, PolicySetLabels};
@@ -77,6 +79,11 @@ impl Runtime {
         }
     }
 
+    /// Sets the state of alarm `alarm`, a `trustState` alarm, as CloudWatch reports it.
+    pub fn set_trusted_alarm_state(&mut self, alarm: usize, state: AlarmState) {
+        self.state.set_trusted_alarm_state(alarm, state);
+    }
+
     /// Evaluates at `now`.
     pub fn evaluate(&mut self, capacity: CapacityObservation, now: DateTime<Utc>) -> &Decision {
         let inputs = Inputs {
@@ -127,10 +134,22 @@ impl Default for ControllerConfig {
     }
 }
 
+/// The state of a `trustState` alarm, read from CloudWatch.
+struct TrustedFeed {
+    /// The alarm's index.
+    alarm: usize,
+    receiver: watch::Receiver<AlarmFeed>,
+    /// Seconds without a successful read before the policy set is unavailable.
+    stale_after: u32,
+    /// Held for its drop, which stops reading the alarm.
+    _registration: AlarmRegistration,
+}
+
 /// A running policy set: feeds in, verdicts out.
 pub struct Controller {
     runtime: Runtime,
     feeds: Vec<FeedReceiver>,
+    trusted: Vec<TrustedFeed>,
     seen: Vec<Option<u64>>,
     started: DateTime<Utc>,
     capacity: Arc<dyn CapacityView>,
@@ -156,11 +175,28 @@ impl Controller {
         let feeds = (0..set.metrics.len())
             .map(|i| hub.subscribe(&set, i))
             .collect::<Vec<_>>();
+        let trusted = set
+            .alarms
+            .iter()
+            .enumerate()
+            .filter_map(|(alarm, def)| {
+                let trusted = def.trusted.as_ref()?;
+                let (registration, receiver) =
+                    hub.alarms().register(&trusted.key, trusted.refresh_seconds);
+                Some(TrustedFeed {
+                    alarm,
+                    receiver,
+                    stale_after: trusted.refresh_seconds.saturating_mul(3),
+                    _registration: registration,
+                })
+            })
+            .collect();
         let initial = capacity.observe().map_or(set.min_capacity, |c| c.current);
         let (publisher, receiver) = watch::channel(Arc::new(Verdict::Pending));
         let controller = Self {
             seen: vec![None; feeds.len()],
             feeds,
+            trusted,
             started: now,
             labels: PolicySetLabels::from(&set.id),
             runtime: Runtime::new(set, initial, now),
@@ -211,6 +247,14 @@ impl Controller {
                 self.seen[metric] = Some(datapoint.seq);
             }
         }
+        for trusted in &mut self.trusted {
+            let state = trusted
+                .receiver
+                .borrow_and_update()
+                .state
+                .unwrap_or_default();
+            self.runtime.set_trusted_alarm_state(trusted.alarm, state);
+        }
     }
 
     /// Why the data is too old to decide on, if it is.
@@ -232,6 +276,29 @@ impl Controller {
                     "metric `{}` has no datapoint since {} (stale after {stale_after} s){error}",
                     metric.name,
                     last.format("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
+        }
+        for trusted in &self.trusted {
+            let feed = trusted.receiver.borrow();
+            let last = feed.last_success.unwrap_or(self.started).max(self.started);
+            if (now - last).num_seconds() > i64::from(trusted.stale_after) {
+                let error = feed
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default();
+                let alarm = &set.alarms[trusted.alarm];
+                let name = alarm
+                    .trusted
+                    .as_ref()
+                    .map_or(alarm.name.as_str(), |t| t.key.alarm_name.as_str());
+                return Some(format!(
+                    "the state of CloudWatch alarm `{name}` (spec.alarms.{}, mode trustState) has \
+                     not been read since {} (stale after {} s){error}",
+                    alarm.name,
+                    last.format("%Y-%m-%dT%H:%M:%SZ"),
+                    trusted.stale_after
                 ));
             }
         }
@@ -298,12 +365,27 @@ impl Controller {
                     self.feeds.iter_mut().map(|feed| Box::pin(feed.changed())),
                 ))
             };
+            // A `trustState` alarm's state changed in CloudWatch.
+            let alarm_changed = if self.trusted.is_empty() {
+                Either::Right(std::future::pending())
+            } else {
+                Either::Left(select_all(
+                    self.trusted
+                        .iter_mut()
+                        .map(|trusted| Box::pin(trusted.receiver.changed())),
+                ))
+            };
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = schedule => {}
                 (changed, _, _) = feed_changed => {
                     if changed.is_err() {
                         // A feed without a source: wait for the tick instead of spinning.
+                        ticker.tick().await;
+                    }
+                }
+                (changed, _, _) = alarm_changed => {
+                    if changed.is_err() {
                         ticker.tick().await;
                     }
                 }

@@ -15,7 +15,8 @@
 //! - [`controller`]: one time-driven state machine per policy set: histories, ticks,
 //!   [`capacity`] views, and the latest [`controller::Verdict`] in a watch channel.
 //! - [`registry`] and [`store`]: which policy sets are served (files, reloaded on change, or
-//!   inline metadata) and how a trigger finds its own.
+//!   inline metadata) and how a trigger finds its own; CloudWatch alarms a document names are
+//!   read with `DescribeAlarms` and resolved into it before it is served.
 //! - [`grpc`]: KEDA's `ExternalScaler` API, reading verdicts only; [`http`]: push endpoint,
 //!   decisions, `/healthz`, `/metrics` ([`telemetry`]).
 //! - [`simulate`]: replays a metric trace through the engine, without servers; [`cli`] and
@@ -28,6 +29,7 @@ pub mod controller;
 pub mod engine;
 pub mod grpc;
 pub mod http;
+pub mod import;
 pub mod policy;
 pub mod registry;
 pub mod serve;

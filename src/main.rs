@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate(args) => cli::validate(&args),
         Command::Simulate(args) => cli::simulate(&args),
+        Command::Import(args) => ecs_scaler::import::run(&args),
         Command::Serve(args) => {
             ecs_scaler::telemetry::init_logging();
             let runtime = match tokio::runtime::Runtime::new() {
@@ -21,7 +22,10 @@ fn main() -> ExitCode {
             };
             match runtime.block_on(ecs_scaler::serve::serve(args.into())) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(error @ ecs_scaler::serve::ServeError::Policies { .. }) => {
+                Err(
+                    error @ (ecs_scaler::serve::ServeError::Policies { .. }
+                    | ecs_scaler::serve::ServeError::Tls { .. }),
+                ) => {
                     eprintln!("error: {error}");
                     ExitCode::from(cli::EXIT_BAD_INPUT)
                 }

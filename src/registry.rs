@@ -7,25 +7,38 @@
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
 //! one last decided, so a reload never resets a service to its minimum.
+//!
+//! A policy set that references CloudWatch alarms by name (`cloudwatchAlarm`) is resolved
+//! first: a resolver task registers its alarms with the hub's refreshers, and each time their
+//! definitions change it resolves the document, compiles it and serves the result like a changed
+//! file (the decided capacity carries over; an unchanged result keeps its controller). Until
+//! every definition is known the policy set is served as pending, `UNAVAILABLE` with a reason
+//! naming the alarm; a version already running (the file changed) stays in service meanwhile, and
+//! so does the last good one when an alarm disappears or changes into something unsupported.
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
+use futures_util::future::select_all;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::capacity::assumed::AssumedCapacity;
 use crate::clock::Clock;
 use crate::controller::{Controller, ControllerConfig, Verdict};
+use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
+use crate::policy::document::ScalingPolicySet;
 use crate::policy::inline::{MetadataError, TriggerPolicy, classify, inline_document};
 use crate::policy::{CompiledPolicySet, PolicySetId, ValidationErrors, compile};
+use crate::sources::cloudwatch::alarms::AlarmDefinition;
 use crate::sources::hub::SourceHub;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, PolicySetLabels};
 
 /// Where a policy set was defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +106,28 @@ pub enum ResolveError {
 struct Entry {
     handle: PolicySetHandle,
     origin: Origin,
-    task: AbortHandle,
+    /// The controller; `None` while the policy set waits for its CloudWatch alarms.
+    task: Option<AbortHandle>,
 }
 
 impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// The task that resolves the CloudWatch alarms of a policy document and serves the result.
+struct Resolver {
+    /// The unresolved document.
+    document: ScalingPolicySet,
+    /// Tells this resolver from the one that replaced it.
+    generation: u64,
+    task: AbortHandle,
+}
+
+impl Drop for Resolver {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -121,16 +152,29 @@ pub struct RegistryConfig {
 /// The served policy sets, by namespace then name.
 pub struct Registry {
     sets: RwLock<HashMap<String, HashMap<String, Entry>>>,
+    /// The resolvers of the policy sets that name CloudWatch alarms, by id.
+    resolvers: Mutex<HashMap<PolicySetId, Resolver>>,
+    next_generation: AtomicU64,
+    me: Weak<Registry>,
     config: RegistryConfig,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new(config: RegistryConfig) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             sets: RwLock::new(HashMap::new()),
+            resolvers: Mutex::new(HashMap::new()),
+            next_generation: AtomicU64::new(0),
+            me: me.clone(),
             config,
         })
+    }
+
+    fn resolvers(&self) -> MutexGuard<'_, HashMap<PolicySetId, Resolver>> {
+        self.resolvers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The process metrics.
@@ -231,15 +275,26 @@ impl Registry {
     /// Serves `set`, replacing a policy set with the same id; returns its handle.
     ///
     /// An unchanged definition keeps its running controller; a changed one starts a new
-    /// controller from the capacity the old one last decided.
+    /// controller from the capacity the old one last decided. A set that references CloudWatch
+    /// alarms not resolved yet is resolved first (see the module documentation): the handle is
+    /// then the version already served, or a pending one.
     pub fn insert(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {
+        if !set.unresolved_alarms().is_empty() {
+            return self.insert_unresolved(set, origin);
+        }
+        drop(self.resolvers().remove(&set.id));
+        self.serve(set, origin).0
+    }
+
+    /// Serves `set` (resolved); whether a new controller started.
+    fn serve(&self, set: CompiledPolicySet, origin: Origin) -> (PolicySetHandle, bool) {
         let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
         let names = sets.entry(set.id.namespace.clone()).or_default();
         let previous = names.get(&set.id.name);
         if let Some(entry) = previous
             && entry.handle.set.document == set.document
         {
-            return entry.handle.clone();
+            return (entry.handle.clone(), false);
         }
         let carried = previous
             .and_then(|e| e.handle.verdict().decision().map(|d| d.desired))
@@ -266,16 +321,97 @@ impl Registry {
             Entry {
                 handle: handle.clone(),
                 origin,
-                task,
+                task: Some(task),
             },
         );
         drop(sets);
         self.after_change();
+        (handle, true)
+    }
+
+    /// Starts resolving the CloudWatch alarms of `set` (unless the same document is being
+    /// resolved already); serves it as pending unless a version of it runs.
+    fn insert_unresolved(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {
+        let id = set.id.clone();
+        let mut resolvers = self.resolvers();
+        if let Some(resolver) = resolvers.get(&id)
+            && resolver.document == set.document
+            && let Some(handle) = self.get(&id.namespace, &id.name)
+        {
+            return handle;
+        }
+        let set = Arc::new(set);
+        let (pending, verdicts) = watch::channel(Arc::new(Verdict::Unavailable {
+            reason: waiting_reason(&set),
+        }));
+        let (handle, added) = {
+            let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
+            let names = sets.entry(id.namespace.clone()).or_default();
+            match names.get(&id.name) {
+                // A running version stays in service until this one is resolved.
+                Some(entry) if entry.task.is_some() => (entry.handle.clone(), false),
+                _ => {
+                    let handle = PolicySetHandle {
+                        metric_name: keda_metric_name(&id).into(),
+                        set: set.clone(),
+                        verdicts,
+                    };
+                    let entry = Entry {
+                        handle: handle.clone(),
+                        origin: origin.clone(),
+                        task: None,
+                    };
+                    names.insert(id.name.clone(), entry);
+                    (handle, true)
+                }
+            }
+        };
+        if added {
+            self.config
+                .metrics
+                .unavailable
+                .get_or_create(&PolicySetLabels::from(&id))
+                .set(1);
+            self.after_change();
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let document = set.document.clone();
+        let task = tokio::spawn(resolve_alarms(
+            self.me.clone(),
+            set,
+            origin,
+            generation,
+            pending,
+        ))
+        .abort_handle();
+        resolvers.insert(
+            id,
+            Resolver {
+                document,
+                generation,
+                task,
+            },
+        );
         handle
+    }
+
+    /// Serves a set its resolver resolved, unless the resolver was replaced meanwhile.
+    fn serve_resolved(&self, set: CompiledPolicySet, origin: &Origin, generation: u64) {
+        let resolvers = self.resolvers();
+        if resolvers.get(&set.id).map(|r| r.generation) != Some(generation) {
+            return;
+        }
+        let id = set.id.clone();
+        let (_, started) = self.serve(set, origin.clone());
+        drop(resolvers);
+        if started {
+            info!(policy_set = %id, "Policy set served with the definitions of its CloudWatch alarms.");
+        }
     }
 
     /// Stops serving `id`.
     pub fn remove(&self, id: &PolicySetId) -> bool {
+        drop(self.resolvers().remove(id));
         let removed = {
             let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
             let removed = sets
@@ -321,6 +457,112 @@ impl Registry {
     fn after_change(&self) {
         self.config.metrics.policy_sets.set(self.len() as i64);
         self.config.hub.release_unused();
+    }
+}
+
+/// Why a policy set waiting for its CloudWatch alarms cannot decide yet.
+fn waiting_reason(set: &CompiledPolicySet) -> String {
+    let alarms: Vec<String> = set
+        .unresolved_alarms()
+        .iter()
+        .map(|(key, reference)| format!("`{}` (spec.alarms.{key})", reference.alarm_name))
+        .collect();
+    format!(
+        "waiting for the definition of CloudWatch alarm {} from DescribeAlarms",
+        alarms.join(", ")
+    )
+}
+
+/// Resolves the CloudWatch alarms of `set` whenever their definitions change, and serves the
+/// result; until it can, publishes why on `pending` (the verdict of the pending policy set).
+async fn resolve_alarms(
+    registry: Weak<Registry>,
+    set: Arc<CompiledPolicySet>,
+    origin: Origin,
+    generation: u64,
+    pending: watch::Sender<Arc<Verdict>>,
+) {
+    let Some(alarms) = registry.upgrade().map(|r| r.hub().alarms().clone()) else {
+        return;
+    };
+    // (key in spec.alarms, alarm name, registration, feed)
+    let mut feeds: Vec<_> = set
+        .unresolved_alarms()
+        .into_iter()
+        .map(|(key, reference)| {
+            let (registration, feed) = alarms.register(&reference.key(), reference.refresh_seconds);
+            (
+                key.to_owned(),
+                reference.alarm_name.clone(),
+                registration,
+                feed,
+            )
+        })
+        .collect();
+    if feeds.is_empty() {
+        return;
+    }
+    let mut last_problem: Option<String> = None;
+    loop {
+        let mut definitions: BTreeMap<String, Arc<AlarmDefinition>> = BTreeMap::new();
+        let mut missing = Vec::new();
+        let mut failed = false;
+        for (key, name, _, feed) in &mut feeds {
+            let feed = feed.borrow_and_update();
+            match (&feed.definition, &feed.last_error) {
+                (Some(definition), _) => {
+                    definitions.insert(key.clone(), definition.clone());
+                }
+                (None, Some(error)) => {
+                    failed = true;
+                    missing.push(format!(
+                        "CloudWatch alarm `{name}` (spec.alarms.{key}): {error}"
+                    ));
+                }
+                (None, None) => missing.push(format!(
+                    "waiting for the definition of CloudWatch alarm `{name}` (spec.alarms.{key}) \
+                     from DescribeAlarms"
+                )),
+            }
+        }
+        let problem = if missing.is_empty() {
+            let resolved = cloudwatch_alarm::resolve(&set.document, |key| {
+                definitions.get(key).map(|d| d.as_ref())
+            })
+            .and_then(|document| compile(&document));
+            match resolved {
+                Ok(resolved) => {
+                    let Some(registry) = registry.upgrade() else {
+                        return;
+                    };
+                    registry.serve_resolved(resolved, &origin, generation);
+                    None
+                }
+                Err(errors) => {
+                    failed = true;
+                    Some(format!("its CloudWatch alarms cannot be used: {errors}"))
+                }
+            }
+        } else {
+            Some(missing.join("; "))
+        };
+        if let Some(reason) = &problem {
+            if failed && last_problem.as_ref() != Some(reason) {
+                warn!(policy_set = %set.id, %reason, "CloudWatch alarms not resolved; a version already served stays in service.");
+            }
+            pending.send_replace(Arc::new(Verdict::Unavailable {
+                reason: reason.clone(),
+            }));
+        }
+        last_problem = problem;
+        let changed = select_all(
+            feeds
+                .iter_mut()
+                .map(|(_, _, _, feed)| Box::pin(feed.changed())),
+        );
+        if changed.await.0.is_err() {
+            return;
+        }
     }
 }
 

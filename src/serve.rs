@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing::info;
 
 use crate::clock::{Clock, SystemClock};
@@ -32,6 +33,37 @@ pub struct ServeConfig {
     pub tick: Duration,
     /// Time between two checks of the policy directory.
     pub reload_interval: Duration,
+    /// TLS for the gRPC server (KEDA's `enableTLS`); plaintext when absent.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the gRPC server's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server's certificate chain (what KEDA's `caCert` must trust).
+    pub cert: PathBuf,
+    /// The server's private key.
+    pub key: PathBuf,
+    /// CA certificates that client certificates must chain to (KEDA's `tlsClientCert`); when
+    /// set, clients without a valid certificate are refused.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn load(&self) -> Result<ServerTlsConfig, ServeError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ServeError::Tls {
+                path: path.clone(),
+                source,
+            })
+        };
+        let mut config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?));
+        if let Some(client_ca) = &self.client_ca {
+            config = config.client_ca_root(Certificate::from_pem(read(client_ca)?));
+        }
+        Ok(config)
+    }
 }
 
 /// Why `serve` stopped.
@@ -48,6 +80,14 @@ pub enum ServeError {
     /// The embedded examples do not load (a build defect).
     #[error("embedded policies: {0}")]
     Embedded(#[from] crate::policy::load::LoadError),
+    /// A TLS file could not be read.
+    #[error("TLS file {path}: {source}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -71,6 +111,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 
 /// A scaler whose policies are loaded and whose listeners are bound, ready to run.
 pub struct Server {
+    tls: Option<ServerTlsConfig>,
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     grpc_listener: tokio::net::TcpListener,
@@ -117,6 +158,7 @@ impl Server {
             }
         }
         Ok(Self {
+            tls: config.tls.as_ref().map(TlsFiles::load).transpose()?,
             grpc_listener: bind(config.grpc_listen).await?,
             http_listener: bind(config.http_listen).await?,
             registry,
@@ -152,7 +194,11 @@ impl Server {
         health
             .set_serving::<ExternalScalerServer<ScalerService>>()
             .await;
-        let grpc = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).map_err(ServeError::Grpc)?;
+        }
+        let grpc = builder
             .add_service(health_service)
             .add_service(ScalerService::new(self.registry.clone(), stopped.clone()).into_server())
             .serve_with_incoming_shutdown(

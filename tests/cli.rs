@@ -197,3 +197,41 @@ fn simulate_bad_input_exits_2_naming_the_problem() {
         "a missing argument is bad input too"
     );
 }
+
+#[test]
+fn a_cloudwatch_alarm_reference_validates_but_cannot_be_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "web.yaml",
+        &POLICY.replace(
+            "high: {metric: cpu, comparisonOperator: GreaterThanOrEqualToThreshold, threshold: 50, evaluationPeriods: 1}",
+            "high: {cloudwatchAlarm: {alarmName: web-cpu-high, awsRegion: eu-west-1}}",
+        ),
+    );
+    let policy = policy.to_str().unwrap();
+    let output = ecs_scaler(&["validate", policy]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("1 CloudWatch alarms read with DescribeAlarms when served"),
+        "{}",
+        text(&output.stdout)
+    );
+    let trace = write(dir.path(), "trace.csv", "time,metric,value\n0,cpu,80\n");
+    let output = ecs_scaler(&[
+        "simulate",
+        "--policy",
+        policy,
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains(
+            "spec.alarms.high is the CloudWatch alarm `web-cpu-high`, whose definition only \
+             `serve` reads"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
+}

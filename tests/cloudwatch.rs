@@ -11,6 +11,11 @@
 //!   `awsEndpoint`, credentials from the SDK's default chain (dummy ones in the child's
 //!   environment); the decision is read over HTTP, the calls on `/metrics`.
 //!
+//! - CloudWatch alarms read by name: `PutMetricAlarm`, a policy set whose step policy names the
+//!   alarm (`cloudwatchAlarm`), resolved with `DescribeAlarms` and evaluated by the scaler; in mode
+//!   `trustState`, the state `SetAlarmState` gives (LocalStack re-evaluates an alarm only every
+//!   `EvaluationPeriods x Period`, 3 minutes here, after its creation).
+//!
 //! LocalStack 4.14's GetMetricData handles metric statistics (not metric math, not extended
 //! statistics): expressions, percentiles and pagination are covered by the unit tests.
 
@@ -23,14 +28,21 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic,
+};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use chrono::Utc;
 use ecs_scaler::capacity::assumed::AssumedCapacity;
 use ecs_scaler::clock::SystemClock;
-use ecs_scaler::controller::{Controller, ControllerConfig};
+use ecs_scaler::controller::{Controller, ControllerConfig, Verdict};
+use ecs_scaler::engine::reason::Outcome;
 use ecs_scaler::policy::load::load_str;
+use ecs_scaler::registry::{Origin, Registry, RegistryConfig};
 use ecs_scaler::sources::aws::{AwsConfigs, AwsIdentity};
+use ecs_scaler::sources::cloudwatch::alarms::api::{
+    AlarmsApiFactory, DescribeAlarmsApi, SdkAlarmsApi,
+};
 use ecs_scaler::sources::cloudwatch::api::{ApiFactory, MetricDataApi, SdkApi};
 use ecs_scaler::sources::hub::SourceHub;
 use ecs_scaler::telemetry::Metrics;
@@ -421,6 +433,303 @@ async fn the_server_fetches_cloudwatch_through_the_default_credential_chain() {
         "{text}"
     );
     for output in [text, body, server.log()] {
+        assert!(!output.contains(SECRET_KEY), "the secret leaked:\n{output}");
+    }
+}
+
+// --- CloudWatch alarms read by name -------------------------------------------------------------
+
+/// `PutMetricAlarm` on the maximum of the test metric: N = M = 3 one-minute periods.
+async fn put_alarm(client: &aws_sdk_cloudwatch::Client, name: &str, threshold: f64) {
+    client
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("EcsScaler/Test")
+        .metric_name("Backlog")
+        .dimensions(
+            Dimension::builder()
+                .name("ServiceName")
+                .value("web")
+                .build(),
+        )
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(3)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .treat_missing_data("missing")
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutMetricAlarm: {}",
+                aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+            )
+        });
+}
+
+async fn set_alarm_state(client: &aws_sdk_cloudwatch::Client, name: &str, state: StateValue) {
+    client
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("set by the test")
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "SetAlarmState: {}",
+                aws_sdk_cloudwatch::error::DisplayErrorContext(e)
+            )
+        });
+}
+
+/// A registry whose CloudWatch calls (GetMetricData and DescribeAlarms) go to LocalStack.
+fn registry(localstack: &LocalStack, metrics: &Arc<Metrics>) -> Arc<Registry> {
+    let client = localstack.client();
+    let values: Arc<dyn MetricDataApi> = Arc::new(SdkApi::from_client(client.clone()));
+    let values: ApiFactory = Arc::new(move |_: &AwsIdentity| values.clone());
+    let alarms: Arc<dyn DescribeAlarmsApi> = Arc::new(SdkAlarmsApi::from_client(client));
+    let alarms: AlarmsApiFactory = Arc::new(move |_: &AwsIdentity| alarms.clone());
+    let hub = SourceHub::with_cloudwatch_apis(
+        Arc::new(SystemClock),
+        metrics.clone(),
+        Arc::new(AwsConfigs::new()),
+        values,
+        alarms,
+    );
+    Registry::new(RegistryConfig {
+        hub,
+        clock: Arc::new(SystemClock),
+        metrics: metrics.clone(),
+        controller: ControllerConfig {
+            tick: Duration::from_secs(1),
+        },
+        initial_capacity: None,
+        source_description: "test".to_owned(),
+    })
+}
+
+fn alarm_policy(alarm: &str, mode: &str, step: &str) -> String {
+    format!(
+        r#"
+apiVersion: ecs-scaler.dev/v1alpha1
+kind: ScalingPolicySet
+metadata: {{name: web, namespace: shop}}
+spec:
+  scalableTarget: {{minCapacity: 1, maxCapacity: 20}}
+  alarms:
+    peak:
+      cloudwatchAlarm: {{alarmName: {alarm}, mode: {mode}, refreshSeconds: 10}}
+  policies:
+  - policyName: peak
+    stepScaling:
+      alarm: peak
+      adjustmentType: ChangeInCapacity
+      stepAdjustments: [{step}]
+"#
+    )
+}
+
+/// Waits up to `seconds` for a verdict `accept` takes.
+async fn wait_for(
+    registry: &Registry,
+    seconds: u64,
+    what: &str,
+    accept: impl Fn(&Verdict) -> bool,
+) -> Verdict {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let verdict = registry.get("shop", "web").unwrap().verdict();
+        if accept(&verdict) {
+            return verdict.as_ref().clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not seen within {seconds} s: {verdict:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudwatch_alarm_read_by_name_is_evaluated_and_drives_a_step_policy() {
+    let localstack = LocalStack::start();
+    let client = localstack.client();
+    // Maximum 500 per minute, above the alarm's 450.
+    put_history(&client, "Backlog", 300.0, 500.0).await;
+    put_alarm(&client, "web-backlog-peak", 450.0).await;
+
+    let metrics = Arc::new(Metrics::new());
+    let registry = registry(&localstack, &metrics);
+    let policy = alarm_policy(
+        "web-backlog-peak",
+        "evaluate",
+        "{metricIntervalLowerBound: 0, scalingAdjustment: 1}",
+    );
+    let set = load_str(&policy, "test").unwrap();
+    assert_eq!(set.unresolved_alarms().len(), 1);
+    registry.insert(set, Origin::Embedded("test"));
+    let verdict = registry.get("shop", "web").unwrap().verdict();
+    assert!(
+        matches!(verdict.as_ref(), Verdict::Unavailable { reason } if reason.contains("`web-backlog-peak`")),
+        "{verdict:?}"
+    );
+
+    // 500 > 450 in 3 of 3 periods: ALARM, 50 above the threshold: +1.
+    let verdict = wait_for(&registry, 30, "a scale-out to 2", |v| {
+        v.decision().is_some_and(|d| d.desired == 2)
+    })
+    .await;
+    assert_eq!(verdict.decision().unwrap().capacity, 1);
+
+    // The definition DescribeAlarms returned, as the scaler runs it.
+    let handle = registry.get("shop", "web").unwrap();
+    let metric = handle
+        .set
+        .metrics
+        .iter()
+        .find(|m| m.name == "alarm:peak")
+        .unwrap();
+    let ecs_scaler::policy::document::MetricSpec::CloudWatch(source) = &metric.source else {
+        panic!("{metric:?}")
+    };
+    assert_eq!(source.namespace.as_deref(), Some("EcsScaler/Test"));
+    assert_eq!(source.metric_name.as_deref(), Some("Backlog"));
+    assert_eq!(source.dimensions["ServiceName"], "web");
+    assert_eq!(source.stat.as_deref(), Some("Maximum"));
+    assert_eq!(source.period, 60);
+    let alarm = handle.set.alarms.iter().find(|a| a.name == "peak").unwrap();
+    assert_eq!(alarm.threshold, 450.0);
+    assert_eq!(
+        (alarm.evaluation_periods, alarm.datapoints_to_alarm),
+        (3, 3)
+    );
+    assert_eq!(
+        alarm.operator,
+        ecs_scaler::policy::document::ComparisonOperator::GreaterThanThreshold
+    );
+    assert!(alarm.trusted.is_none());
+    let text = metrics.encode();
+    assert!(
+        text.contains(
+            "ecs_scaler_aws_api_calls_total{service=\"cloudwatch\",operation=\"DescribeAlarms\"}"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_state_alarm_follows_set_alarm_state_and_the_values_choose_the_step() {
+    let localstack = LocalStack::start();
+    let client = localstack.client();
+    // Maximum 500 per minute, below the alarm's 1000: evaluated, the alarm would stay OK.
+    put_history(&client, "Backlog", 300.0, 500.0).await;
+    put_alarm(&client, "web-backlog-trusted", 1000.0).await;
+    set_alarm_state(&client, "web-backlog-trusted", StateValue::Ok).await;
+
+    let metrics = Arc::new(Metrics::new());
+    let registry = registry(&localstack, &metrics);
+    let policy = alarm_policy(
+        "web-backlog-trusted",
+        "trustState",
+        "{metricIntervalUpperBound: 0, scalingAdjustment: 2}",
+    );
+    registry.insert(load_str(&policy, "test").unwrap(), Origin::Embedded("test"));
+    wait_for(&registry, 30, "a decision with the alarm OK", |v| {
+        v.decision()
+            .is_some_and(|d| d.desired == 1 && matches!(d.reasons[0].outcome, Outcome::AlarmOk))
+    })
+    .await;
+
+    // CloudWatch says ALARM: the next refresh (10 s) brings it; 500 - 1000 = -500 selects +2.
+    set_alarm_state(&client, "web-backlog-trusted", StateValue::Alarm).await;
+    wait_for(&registry, 30, "a scale-out to 3", |v| {
+        v.decision().is_some_and(|d| d.desired == 3)
+    })
+    .await;
+    let handle = registry.get("shop", "web").unwrap();
+    let alarm = handle.set.alarms.iter().find(|a| a.name == "peak").unwrap();
+    assert_eq!(
+        alarm.trusted.as_ref().map(|t| t.key.alarm_name.as_str()),
+        Some("web-backlog-trusted")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reads_an_alarm_named_in_a_policy_file_through_the_default_credential_chain() {
+    let localstack = LocalStack::start();
+    let client = localstack.client();
+    put_history(&client, "Backlog", 300.0, 500.0).await;
+    put_alarm(&client, "web-backlog-peak", 450.0).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = alarm_policy(
+        "web-backlog-peak",
+        "evaluate",
+        "{metricIntervalLowerBound: 0, scalingAdjustment: 1}",
+    )
+    .replace(
+        "refreshSeconds: 10",
+        &format!(
+            "refreshSeconds: 10, awsRegion: {REGION}, awsEndpoint: '{}'",
+            localstack.endpoint()
+        ),
+    );
+    std::fs::write(dir.path().join("web.yaml"), policy).unwrap();
+    let (grpc, http) = (free_port(), free_port());
+    let log = dir.path().join("server.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_ecs-scaler"))
+        .arg("serve")
+        .arg("--policies")
+        .arg(dir.path())
+        .args(["--grpc-listen", &format!("127.0.0.1:{grpc}")])
+        .args(["--http-listen", &format!("127.0.0.1:{http}")])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info,ecs_scaler=debug")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Process {
+        child,
+        name: "ecs-scaler serve",
+        log,
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        server.check_alive();
+        if let Ok((status, body)) = http_get(http, "/v1/namespaces/shop/policysets/web")
+            && status.contains("200")
+            && body.contains("\"desired\":2")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no decision of 2 within 40 s; the server's log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, text) = http_get(http, "/metrics").unwrap();
+    assert!(
+        text.contains(
+            "ecs_scaler_aws_api_calls_total{service=\"cloudwatch\",operation=\"DescribeAlarms\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("source=\"cloudwatch:EcsScaler/Test/Backlog{ServiceName=web}:Maximum@60s\""),
+        "{text}"
+    );
+    for output in [text, server.log()] {
         assert!(!output.contains(SECRET_KEY), "the secret leaked:\n{output}");
     }
 }

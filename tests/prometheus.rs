@@ -4,8 +4,11 @@
 //! `tests/run-all.sh` installs Prometheus when it is missing. Without the binary on `PATH` these
 //! tests fail (they do not skip), saying so.
 
+#[path = "support/certificates.rs"]
+mod certificates;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -347,6 +350,7 @@ async fn active_users_come_from_a_real_prometheus_through_the_hub_and_the_server
         initial_capacity: None,
         tick: Duration::from_millis(200),
         reload_interval: Duration::from_secs(60),
+        tls: None,
     })
     .await
     .unwrap();
@@ -370,36 +374,6 @@ async fn active_users_come_from_a_real_prometheus_through_the_hub_and_the_server
     running.await.unwrap().unwrap();
 }
 
-/// Writes PEM files: a CA, a server certificate for 127.0.0.1 and a client certificate.
-fn certificates(dir: &Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "ecs-scaler test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
-    for (name, purpose, names) in [
-        (
-            "server",
-            ExtendedKeyUsagePurpose::ServerAuth,
-            vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
-        ),
-        ("client", ExtendedKeyUsagePurpose::ClientAuth, Vec::new()),
-    ] {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![purpose];
-        let certificate = params.signed_by(&key, &ca).unwrap();
-        std::fs::write(dir.join(format!("{name}.crt")), certificate.pem()).unwrap();
-        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-    }
-}
-
 async fn poll_once(spec: &PrometheusSpec) -> Result<Vec<f64>, SourceError> {
     let poller = PrometheusPoller::new(spec.key(), Arc::new(SystemClock));
     let observations = poller.poll().await?;
@@ -410,7 +384,7 @@ async fn poll_once(spec: &PrometheusSpec) -> Result<Vec<f64>, SourceError> {
 async fn tls_with_a_client_certificate_and_basic_auth_against_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path();
-    certificates(files);
+    certificates::write(files, "ecs-scaler test CA");
     std::fs::write(files.join("password"), format!("{PASSWORD}\n")).unwrap();
     std::fs::write(files.join("wrong-password"), "not-it-SECRET").unwrap();
     let target = Target::start(777.0).await;

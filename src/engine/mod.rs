@@ -153,6 +153,16 @@ impl EngineState {
         &self.alarms
     }
 
+    /// Sets the state of a `trustState` alarm (one with [`AlarmDef::trusted`]), as CloudWatch
+    /// last reported it; the engine does not evaluate such an alarm.
+    ///
+    /// [`AlarmDef::trusted`]: crate::policy::compiled::AlarmDef::trusted
+    pub fn set_trusted_alarm_state(&mut self, alarm: usize, state: AlarmState) {
+        if let Some(slot) = self.alarms.get_mut(alarm) {
+            *slot = state;
+        }
+    }
+
     /// When the next scheduled action runs, if any: the controller evaluates at that instant.
     pub fn next_scheduled_run(&self) -> Option<DateTime<Utc>> {
         self.next_runs.iter().flatten().min().copied()
@@ -238,7 +248,11 @@ pub fn evaluate<'s>(
     let base = i64::from(inputs.capacity).clamp(min, max);
 
     for (i, def) in set.alarms.iter().enumerate() {
-        state.alarms[i] = alarm::evaluate(def, &inputs.histories[def.metric], t, state.alarms[i]);
+        // A `trustState` alarm keeps the state CloudWatch gave it (`set_trusted_alarm_state`).
+        if def.trusted.is_none() {
+            state.alarms[i] =
+                alarm::evaluate(def, &inputs.histories[def.metric], t, state.alarms[i]);
+        }
     }
     for index in 0..set.policies.len() {
         let reason = policy::propose(set, inputs, state, index, t, base);

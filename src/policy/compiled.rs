@@ -10,6 +10,7 @@ use super::document::{
     ScalingPolicySet, Statistic, SuspendedState, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
+use crate::sources::cloudwatch::alarms::{AlarmKey, CloudWatchAlarmRef};
 
 /// The namespace used when a document or a reference names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -116,6 +117,18 @@ pub struct AlarmDef {
     pub treat_missing_data: TreatMissingData,
     /// Whether each period's value is divided by that period's capacity.
     pub per_task: bool,
+    /// For a CloudWatch alarm in mode `trustState`: where its state is read. `None`: the
+    /// engine evaluates the alarm (M of N).
+    pub trusted: Option<TrustedAlarm>,
+}
+
+/// A CloudWatch alarm whose state is CloudWatch's `StateValue` (mode `trustState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedAlarm {
+    /// The alarm.
+    pub key: AlarmKey,
+    /// Seconds between two reads of its state.
+    pub refresh_seconds: u32,
 }
 
 /// A scaling policy.
@@ -219,6 +232,13 @@ impl CompiledPolicySet {
     /// The metric name reported to KEDA for this policy set.
     pub fn keda_metric_name(&self) -> String {
         keda_metric_name(&self.id)
+    }
+
+    /// The CloudWatch alarms whose definition has not been read yet, by their key in
+    /// `spec.alarms`. A policy set with any cannot be evaluated: its alarms and their metrics
+    /// are placeholders until [`super::cloudwatch_alarm::resolve`] has filled them in.
+    pub fn unresolved_alarms(&self) -> Vec<(&str, &CloudWatchAlarmRef)> {
+        super::cloudwatch_alarm::unresolved(&self.document).collect()
     }
 }
 

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::cloudwatch_alarm::{AlarmEntry, CloudWatchAlarm, ResolvedAlarm};
 pub use crate::sources::cloudwatch::CloudWatchSpec;
+pub use crate::sources::cloudwatch::alarms::{AlarmMode, CloudWatchAlarmRef};
 pub use crate::sources::prometheus::PrometheusSpec;
 pub use crate::sources::sqs::SqsSpec;
 
@@ -62,9 +64,10 @@ pub struct Spec {
     /// Named data sources, shared by alarms and policies.
     #[serde(default)]
     pub metrics: BTreeMap<String, MetricSpec>,
-    /// Named CloudWatch-style alarms over the metrics (used by step scaling policies).
+    /// Named CloudWatch-style alarms (used by step scaling policies): defined inline over the
+    /// metrics, or CloudWatch alarms read by name.
     #[serde(default)]
-    pub alarms: BTreeMap<String, AlarmSpec>,
+    pub alarms: BTreeMap<String, AlarmEntry>,
     /// The scaling policies, in the order they are reported.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,

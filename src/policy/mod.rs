@@ -5,7 +5,10 @@
 //! - [`compiled`]: what the engine evaluates.
 //! - [`load`]: YAML/JSON text and files.
 //! - [`inline`]: simple trigger metadata compiled into the same model.
+//! - [`cloudwatch_alarm`]: `spec.alarms` entries, inline or CloudWatch alarms read by name, and
+//!   the resolution of the latter.
 
+pub mod cloudwatch_alarm;
 pub mod compiled;
 pub mod document;
 pub mod inline;

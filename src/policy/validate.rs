@@ -8,14 +8,15 @@ use std::fmt;
 
 use chrono_tz::Tz;
 
+use super::cloudwatch_alarm::metric_key;
 use super::compiled::{
     AlarmDef, AlarmOrigin, Behavior, CompiledPolicySet, DEFAULT_NAMESPACE, MetricDef, Policy,
-    PolicyKind, PolicySetId, ScheduledAction, Step, StepScaling, TargetTracking,
+    PolicyKind, PolicySetId, ScheduledAction, Step, StepScaling, TargetTracking, TrustedAlarm,
 };
 use super::document::{
-    API_VERSION, AdjustmentType, AlarmSpec, BehaviorSpec, ComparisonOperator, ImplicitAlarmSpec,
-    KIND, MetricSpec, ScalingPolicySet, ScheduledActionSpec, StepAdjustmentSpec, StepScalingSpec,
-    TargetTrackingSpec, TreatMissingData,
+    API_VERSION, AdjustmentType, AlarmEntry, AlarmMode, AlarmSpec, BehaviorSpec, CloudWatchAlarm,
+    ComparisonOperator, ImplicitAlarmSpec, KIND, MetricSpec, ScalingPolicySet, ScheduledActionSpec,
+    Statistic, StepAdjustmentSpec, StepScalingSpec, TargetTrackingSpec, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
 
@@ -70,6 +71,12 @@ impl fmt::Display for ValidationErrors {
 impl std::error::Error for ValidationErrors {}
 
 /// Validates a document and compiles it for the engine.
+///
+/// A CloudWatch alarm referenced by name (`cloudwatchAlarm`) compiles into an alarm over a
+/// generated `cloudwatch` metric (`alarm:<key>`) once the document is resolved
+/// ([`super::cloudwatch_alarm::resolve`]). Until then the reference is checked, and its alarm and
+/// metric are placeholders: the result validates the rest of the document, and
+/// [`CompiledPolicySet::unresolved_alarms`] says it must not be evaluated.
 pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     check_header(document, &mut errors);
@@ -86,7 +93,17 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
     }
     let behavior = compile_behavior(&spec.behavior, &mut errors);
 
-    let metric_index: BTreeMap<&str, usize> = spec
+    // The metrics of the CloudWatch alarms read by name come after the declared ones.
+    let generated: Vec<(&str, &CloudWatchAlarm, String)> = spec
+        .alarms
+        .iter()
+        .filter_map(|(key, entry)| {
+            entry
+                .cloudwatch()
+                .map(|alarm| (key.as_str(), alarm, metric_key(key)))
+        })
+        .collect();
+    let mut metric_index: BTreeMap<&str, usize> = spec
         .metrics
         .keys()
         .enumerate()
@@ -105,12 +122,51 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
             }
         })
         .collect();
+    for (key, alarm, metric_name) in &generated {
+        let path = format!("spec.alarms.{key}.cloudwatchAlarm");
+        for (field, message) in alarm.reference.problems() {
+            errors.push(format!("{path}.{field}"), message);
+        }
+        if spec.metrics.contains_key(metric_name) {
+            errors.push(
+                format!("spec.metrics.{metric_name}"),
+                format!(
+                    "the name is reserved for the metric of the CloudWatch alarm spec.alarms.{key}"
+                ),
+            );
+            continue;
+        }
+        let source = match &alarm.resolved {
+            Some(resolved) => {
+                let source = MetricSpec::CloudWatch(resolved.metric.clone());
+                check_source(&format!("{path}.metric"), &source, &mut errors);
+                source
+            }
+            // A placeholder: the policy set is not evaluated before the alarm is resolved.
+            None => MetricSpec::CloudWatch(alarm.reference.source()),
+        };
+        metric_index.insert(metric_name.as_str(), metrics.len());
+        metrics.push(MetricDef {
+            name: metric_name.clone(),
+            period_seconds: source.period_seconds(),
+            history_periods: 1,
+            source,
+        });
+    }
 
     let mut alarms = Vec::new();
     let mut alarm_index = BTreeMap::new();
-    for (name, alarm) in &spec.alarms {
+    for (name, entry) in &spec.alarms {
         let path = format!("spec.alarms.{name}");
-        if let Some(def) = compile_alarm(name, alarm, &path, &metric_index, &metrics, &mut errors) {
+        let def = match entry {
+            AlarmEntry::Inline(alarm) => {
+                compile_alarm(name, alarm, &path, &metric_index, &metrics, &mut errors)
+            }
+            AlarmEntry::CloudWatch(alarm) => {
+                compile_cloudwatch_alarm(name, alarm, &path, &metric_index, &metrics, &mut errors)
+            }
+        };
+        if let Some(def) = def {
             alarm_index.insert(name.as_str(), alarms.len());
             alarms.push(def);
         }
@@ -260,35 +316,77 @@ fn check_metric(name: &str, source: &MetricSpec, errors: &mut ValidationErrors) 
     if name.is_empty() || name.contains('/') {
         errors.push(&path, "a metric name must be non-empty and contain no `/`");
     }
+    check_source(&format!("{path}.{}", source.kind()), source, errors);
+}
+
+/// Checks a metric source; `prefix` is the path of its fields.
+fn check_source(prefix: &str, source: &MetricSpec, errors: &mut ValidationErrors) {
     let period = source.period_seconds();
-    let kind = source.kind();
     if !is_valid_period(period) {
         errors.push(
-            format!("{path}.{kind}.period"),
+            format!("{prefix}.period"),
             format!("{period} is not a valid period: use 10, 20, 30 or a multiple of 60"),
         );
     }
     if source.stale_after_seconds() == Some(0) {
         errors.push(
-            format!("{path}.{kind}.staleAfterSeconds"),
+            format!("{prefix}.staleAfterSeconds"),
             "must be positive (or absent for the default)",
         );
     }
-    let problems = match source {
+    let problems: Vec<(String, String)> = match source {
         MetricSpec::Push(_) => Vec::new(),
-        MetricSpec::Sqs(sqs) => sqs.problems(),
-        MetricSpec::CloudWatch(cloudwatch) => {
-            // Its field paths name the expression's inputs, so they are built here.
-            for (field, message) in cloudwatch.problems() {
-                errors.push(format!("{path}.{kind}.{field}"), message);
-            }
-            Vec::new()
-        }
-        MetricSpec::Prometheus(prometheus) => prometheus.problems(),
+        MetricSpec::Sqs(sqs) => own(sqs.problems()),
+        MetricSpec::CloudWatch(cloudwatch) => cloudwatch.problems(),
+        MetricSpec::Prometheus(prometheus) => own(prometheus.problems()),
     };
     for (field, message) in problems {
-        errors.push(format!("{path}.{kind}.{field}"), message);
+        errors.push(format!("{prefix}.{field}"), message);
     }
+}
+
+fn own(problems: Vec<(&str, String)>) -> Vec<(String, String)> {
+    problems
+        .into_iter()
+        .map(|(field, message)| (field.to_owned(), message))
+        .collect()
+}
+
+/// A CloudWatch alarm read by name: its resolved alarm (errors at
+/// `spec.alarms.<name>.cloudwatchAlarm`), or a placeholder until it is resolved.
+fn compile_cloudwatch_alarm(
+    name: &str,
+    alarm: &CloudWatchAlarm,
+    path: &str,
+    metric_index: &BTreeMap<&str, usize>,
+    metrics: &[MetricDef],
+    errors: &mut ValidationErrors,
+) -> Option<AlarmDef> {
+    // A reserved metric name taken by the document: reported already.
+    metric_index.get(metric_key(name).as_str())?;
+    let path = format!("{path}.cloudwatchAlarm");
+    let Some(resolved) = &alarm.resolved else {
+        let placeholder = AlarmSpec {
+            metric: metric_key(name),
+            alarm_name: Some(alarm.reference.alarm_name.clone()),
+            statistic: Statistic::Average,
+            comparison_operator: ComparisonOperator::GreaterThanThreshold,
+            threshold: 0.0,
+            evaluation_periods: 1,
+            datapoints_to_alarm: None,
+            treat_missing_data: TreatMissingData::Missing,
+            per_task: false,
+        };
+        return compile_alarm(name, &placeholder, &path, metric_index, metrics, errors);
+    };
+    let mut def = compile_alarm(name, &resolved.alarm, &path, metric_index, metrics, errors)?;
+    if alarm.reference.mode == AlarmMode::TrustState {
+        def.trusted = Some(TrustedAlarm {
+            key: alarm.reference.key(),
+            refresh_seconds: alarm.reference.refresh_seconds,
+        });
+    }
+    Some(def)
 }
 
 fn compile_alarm(
@@ -330,6 +428,7 @@ fn compile_alarm(
         datapoints_to_alarm,
         treat_missing_data: alarm.treat_missing_data,
         per_task: alarm.per_task,
+        trusted: None,
     })
 }
 
@@ -451,6 +550,7 @@ fn compile_target_tracking(
             datapoints_to_alarm: shape.datapoints_to_alarm,
             treat_missing_data: TreatMissingData::Missing,
             per_task: tt.per_task,
+            trusted: None,
         });
         alarms.len() - 1
     };

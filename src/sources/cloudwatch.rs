@@ -13,6 +13,7 @@
 //! alarms evaluate a period once CloudWatch's publishing delay (`endTimeOffsetSeconds`) and the
 //! fetch have passed ([`CloudWatchSpec::delay_seconds`]).
 
+pub mod alarms;
 pub mod api;
 pub mod batcher;
 

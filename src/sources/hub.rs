@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::aws::AwsConfigs;
+use super::cloudwatch::alarms::CloudWatchAlarms;
+use super::cloudwatch::alarms::api::{AlarmsApiFactory, sdk_factory as sdk_alarms_factory};
 use super::cloudwatch::api::{ApiFactory, sdk_factory};
 use super::cloudwatch::batcher::CloudWatchSources;
 use super::prometheus::PrometheusPoller;
@@ -48,6 +50,7 @@ pub struct SourceHub {
     feeds: Arc<Feeds>,
     aws: Arc<AwsConfigs>,
     cloudwatch: CloudWatchSources,
+    alarms: CloudWatchAlarms,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
@@ -59,20 +62,39 @@ impl SourceHub {
         Self::with_cloudwatch_api(clock, metrics, aws.clone(), sdk_factory(aws))
     }
 
-    /// A hub whose CloudWatch calls go through `cloudwatch` (a fake in tests).
+    /// A hub whose CloudWatch `GetMetricData` calls go through `cloudwatch` (a fake in tests).
     pub fn with_cloudwatch_api(
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         aws: Arc<AwsConfigs>,
         cloudwatch: ApiFactory,
     ) -> Arc<Self> {
+        let alarms = sdk_alarms_factory(aws.clone());
+        Self::with_cloudwatch_apis(clock, metrics, aws, cloudwatch, alarms)
+    }
+
+    /// A hub whose CloudWatch calls go through `cloudwatch` (`GetMetricData`) and `alarms`
+    /// (`DescribeAlarms`).
+    pub fn with_cloudwatch_apis(
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        aws: Arc<AwsConfigs>,
+        cloudwatch: ApiFactory,
+        alarms: AlarmsApiFactory,
+    ) -> Arc<Self> {
         Arc::new(Self {
             feeds: Arc::default(),
             aws,
             cloudwatch: CloudWatchSources::new(cloudwatch, clock.clone(), metrics.clone()),
+            alarms: CloudWatchAlarms::new(alarms, clock.clone(), metrics.clone()),
             clock,
             metrics,
         })
+    }
+
+    /// The refreshers of the CloudWatch alarms policy sets reference by name.
+    pub fn alarms(&self) -> &CloudWatchAlarms {
+        &self.alarms
     }
 
     /// The key of the source behind metric `index` of `set`.

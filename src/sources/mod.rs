@@ -11,7 +11,9 @@
 //!   metric, since the URL names them.
 //! - `sqs` ([`sqs`]): queue depth, polled in the background ([`poller`]).
 //! - `cloudwatch` ([`cloudwatch`]): `GetMetricData` queries, fetched in batches of up to 500 per
-//!   AWS identity and period, once per period ([`cloudwatch::batcher`]).
+//!   AWS identity and period, once per period ([`cloudwatch::batcher`]). The alarms policy sets
+//!   name (`cloudwatchAlarm`) are read with `DescribeAlarms` by one refresher per identity
+//!   ([`cloudwatch::alarms`]); their metrics become `cloudwatch` queries like the others.
 //! - `prometheus` ([`prometheus`]): an instant query returning one series, polled.
 //!
 //! A polled source's key is the identity of what it fetches (queue, query, region, role), never

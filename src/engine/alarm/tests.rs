@@ -32,6 +32,7 @@ fn threshold_50(
         datapoints_to_alarm: m,
         treat_missing_data: treatment,
         per_task: false,
+        trusted: None,
     }
 }
 

@@ -346,6 +346,8 @@ fn errors_are_collected_five_problems_report_five() {
         .alarms
         .get_mut("cpuHigh")
         .unwrap()
+        .inline_mut()
+        .unwrap()
         .datapoints_to_alarm = Some(4); // 3: M > N
     target_tracking(&mut document, 0).metric = "queue".to_owned(); // 4: unknown metric
     document.spec.scheduled_actions[0].timezone = Some("Mars/Olympus".to_owned()); // 5
@@ -924,7 +926,14 @@ fn unknown_metric_lists_the_declared_metrics() {
         "unknown metric `queue`; declared: [backlog, cpu]",
     );
     let mut document = base();
-    document.spec.alarms.get_mut("cpuLow").unwrap().metric = "memory".to_owned();
+    document
+        .spec
+        .alarms
+        .get_mut("cpuLow")
+        .unwrap()
+        .inline_mut()
+        .unwrap()
+        .metric = "memory".to_owned();
     let errors = errors_of(&document);
     assert_eq!(
         errors,
@@ -1035,6 +1044,8 @@ fn datapoints_to_alarm_must_not_exceed_evaluation_periods() {
         .alarms
         .get_mut("cpuHigh")
         .unwrap()
+        .inline_mut()
+        .unwrap()
         .datapoints_to_alarm = Some(4);
     assert_single_error(
         &document,
@@ -1046,12 +1057,16 @@ fn datapoints_to_alarm_must_not_exceed_evaluation_periods() {
         .alarms
         .get_mut("cpuHigh")
         .unwrap()
+        .inline_mut()
+        .unwrap()
         .datapoints_to_alarm = Some(3);
     compile(&document).expect("M == N is allowed");
     document
         .spec
         .alarms
         .get_mut("cpuHigh")
+        .unwrap()
+        .inline_mut()
         .unwrap()
         .datapoints_to_alarm = Some(1);
     compile(&document).expect("M == 1 is allowed");
@@ -1065,6 +1080,8 @@ fn datapoints_to_alarm_must_be_at_least_one() {
         .alarms
         .get_mut("cpuHigh")
         .unwrap()
+        .inline_mut()
+        .unwrap()
         .datapoints_to_alarm = Some(0);
     assert_single_error(
         &document,
@@ -1076,7 +1093,13 @@ fn datapoints_to_alarm_must_be_at_least_one() {
 #[test]
 fn evaluation_periods_must_be_at_least_one() {
     let mut document = base();
-    let alarm = document.spec.alarms.get_mut("cpuLow").unwrap();
+    let alarm = document
+        .spec
+        .alarms
+        .get_mut("cpuLow")
+        .unwrap()
+        .inline_mut()
+        .unwrap();
     alarm.evaluation_periods = 0;
     let errors = errors_of(&document);
     assert_eq!(
@@ -1088,7 +1111,14 @@ fn evaluation_periods_must_be_at_least_one() {
 #[test]
 fn alarm_threshold_must_be_finite() {
     let mut document = base();
-    document.spec.alarms.get_mut("cpuHigh").unwrap().threshold = f64::NAN;
+    document
+        .spec
+        .alarms
+        .get_mut("cpuHigh")
+        .unwrap()
+        .inline_mut()
+        .unwrap()
+        .threshold = f64::NAN;
     assert_single_error(&document, "spec.alarms.cpuHigh.threshold", "finite");
 }
 
@@ -1144,13 +1174,21 @@ fn stale_after_seconds_must_be_positive() {
 #[test]
 fn alarm_evaluation_window_is_at_most_one_day() {
     let mut document = base();
-    let alarm = document.spec.alarms.get_mut("cpuLow").unwrap();
+    let alarm = document
+        .spec
+        .alarms
+        .get_mut("cpuLow")
+        .unwrap()
+        .inline_mut()
+        .unwrap();
     alarm.evaluation_periods = 1440; // 1440 x 60 s = exactly one day
     compile(&document).expect("exactly one day is allowed");
     document
         .spec
         .alarms
         .get_mut("cpuLow")
+        .unwrap()
+        .inline_mut()
         .unwrap()
         .evaluation_periods = 1441;
     assert_single_error(

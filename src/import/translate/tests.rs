@@ -1,0 +1,211 @@
+use serde_json::json;
+
+use super::*;
+use crate::import::aws::{
+    AwsInput, DescribeAlarms, DescribeScalableTargets, DescribeScalingPolicies,
+};
+
+fn input(
+    targets: serde_json::Value,
+    policies: serde_json::Value,
+    alarms: serde_json::Value,
+) -> AwsInput {
+    let targets: DescribeScalableTargets = serde_json::from_value(targets).unwrap();
+    let policies: DescribeScalingPolicies = serde_json::from_value(policies).unwrap();
+    let alarms: DescribeAlarms = serde_json::from_value(alarms).unwrap();
+    AwsInput {
+        scalable_targets: targets.scalable_targets,
+        scaling_policies: policies.scaling_policies,
+        scheduled_actions: Vec::new(),
+        alarms: Ok(alarms.metric_alarms),
+    }
+}
+
+fn target(resource_id: &str) -> serde_json::Value {
+    json!({"ServiceNamespace": "ecs", "ResourceId": resource_id,
+           "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1, "MaxCapacity": 30})
+}
+
+const ARN: &str = "arn:aws:autoscaling:us-east-1:111122223333:scalingPolicy:abc:resource/ecs/service/c/web:policyName/out";
+
+fn step_policy(alarms: serde_json::Value) -> serde_json::Value {
+    json!({"PolicyARN": ARN, "PolicyName": "out", "ServiceNamespace": "ecs",
+           "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
+           "PolicyType": "StepScaling",
+           "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity",
+               "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]},
+           "Alarms": alarms})
+}
+
+fn alarm(name: &str, actions: &[&str], operator: &str) -> serde_json::Value {
+    json!({"AlarmName": name, "AlarmActions": actions, "MetricName": "Depth",
+           "Namespace": "App", "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 2,
+           "Threshold": 5.0, "ComparisonOperator": operator})
+}
+
+#[test]
+fn metric_math_inlines_intermediate_expressions() {
+    let queries: Vec<MetricQuery> = serde_json::from_value(json!([
+        {"Id": "a", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "A"}, "Stat": "Sum", "Period": 60}, "ReturnData": false},
+        {"Id": "b", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "B"}, "Stat": "Sum"}, "ReturnData": false},
+        {"Id": "unused", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "C"}, "Stat": "Sum"}, "ReturnData": false},
+        {"Id": "ratio", "Expression": "a / b", "ReturnData": false},
+        {"Id": "clean", "Expression": "FILL(a, 0)", "ReturnData": false},
+        {"Id": "e", "Expression": "ratio * 100 + clean + LABEL_ID('a')", "ReturnData": true}
+    ]))
+    .unwrap();
+    let math = resolve_math(&queries).unwrap();
+    assert_eq!(
+        math.expression.as_deref(),
+        Some("(a / b) * 100 + FILL(a, 0) + LABEL_ID('a')")
+    );
+    assert_eq!(math.inputs.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(math.period, Some(60));
+
+    let two_results: Vec<MetricQuery> = serde_json::from_value(json!([
+        {"Id": "a", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "A"}, "Stat": "Sum"}},
+        {"Id": "e", "Expression": "a * 2"}
+    ]))
+    .unwrap();
+    assert!(resolve_math(&two_results).unwrap_err().contains("2 of its"));
+}
+
+#[test]
+fn helpers() {
+    assert_eq!(
+        split_top_level_division("(m1 + m3) / m2"),
+        Some(("(m1 + m3) ", " m2"))
+    );
+    assert_eq!(split_top_level_division("SUM(a / b)"), None);
+    assert!(is_atomic("DIFF(dlq)") && is_atomic("m1"));
+    assert!(!is_atomic("a / b") && !is_atomic("f(a) + g(b)"));
+    assert!(invokes(ARN, ARN));
+    assert!(invokes(&format!("{ARN}:createdBy/1234"), ARN));
+    assert!(!invokes(&format!("{ARN}-fast"), ARN));
+    assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
+    assert_eq!(
+        split_kind("StatefulSet"),
+        (Some("apps/v1".to_owned()), "StatefulSet".to_owned())
+    );
+    assert_eq!(
+        split_kind("argoproj.io/v1alpha1/Rollout"),
+        (
+            Some("argoproj.io/v1alpha1".to_owned()),
+            "Rollout".to_owned()
+        )
+    );
+    assert_eq!(
+        arn_region_account(ARN),
+        Some(("us-east-1".to_owned(), "111122223333".to_owned()))
+    );
+}
+
+#[test]
+fn services_of_the_same_name_in_two_clusters_get_the_cluster_in_their_names() {
+    let data = input(
+        json!({"ScalableTargets": [target("service/blue/Web"), target("service/green/web"), target("service/c/api")]}),
+        json!({"ScalingPolicies": []}),
+        json!({"MetricAlarms": []}),
+    );
+    let translation = translate(&data, &Options::default()).unwrap();
+    let names: Vec<&str> = translation
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["blue-web", "api", "green-web"]);
+}
+
+#[test]
+fn alarms_are_found_through_their_actions_and_shared_metrics_are_written_once() {
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [step_policy(json!([]))]}),
+        json!({"MetricAlarms": [
+            alarm("depth-high", &[ARN], "GreaterThanThreshold"),
+            alarm("depth-very-high", &[ARN, "arn:aws:sns:us-east-1:111122223333:pager"], "GreaterThanOrEqualToThreshold"),
+            alarm("someone-else", &[&format!("{ARN}-other")], "GreaterThanThreshold"),
+        ]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    let spec = &service.policy_set.spec;
+    assert_eq!(spec.metrics.keys().collect::<Vec<_>>(), ["Depth"]);
+    assert_eq!(
+        spec.alarms.keys().collect::<Vec<_>>(),
+        ["depth-high", "depth-very-high"]
+    );
+    let policies: Vec<&str> = spec
+        .policies
+        .iter()
+        .map(|p| p.policy_name.as_str())
+        .collect();
+    assert_eq!(policies, ["out", "out-depth-very-high"]);
+    let row = service
+        .report
+        .rows
+        .iter()
+        .find(|r| r.setting.starts_with("policy `out`"))
+        .unwrap();
+    assert!(
+        matches!(&row.status, Status::Approximate(why) if why.contains("2 alarms invoke it")),
+        "{row:?}"
+    );
+    assert!(crate::policy::compile(&service.policy_set).is_ok());
+}
+
+#[test]
+fn an_anomaly_detection_alarm_needs_a_decision() {
+    let mut anomaly = alarm("odd", &[ARN], "LessThanLowerOrGreaterThanUpperThreshold");
+    anomaly["ThresholdMetricId"] = json!("ad1");
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [step_policy(json!([{"AlarmName": "odd", "AlarmARN": "x"}]))]}),
+        json!({"MetricAlarms": [anomaly]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    assert!(service.policy_set.spec.policies.is_empty());
+    assert!(!service.report.is_exact());
+    let row = &service.report.rows[2];
+    assert!(
+        matches!(&row.status, Status::Decide(what) if what.contains("anomaly detection")),
+        "{row:?}"
+    );
+}
+
+#[test]
+fn the_tolerance_swallows_small_steps_only() {
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [step_policy(json!([]))]}),
+        json!({"MetricAlarms": [alarm("depth-high", &[ARN], "GreaterThanThreshold")]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    // +1 from C: lost when (C + 1) / C - 1 <= 0.1 in floats, i.e. from 11 replicas on (10 -> 11
+    // is 0.10000000000000009).
+    assert_eq!(
+        swallowed_steps(&service.policy_set.spec, 1, 30),
+        ["`out` +1 at 11-29 replicas"]
+    );
+    let old = Options {
+        kubernetes_version: "1.30".parse().unwrap(),
+        ..Options::default()
+    };
+    let service = &translate(&data, &old).unwrap().services[0];
+    let behavior = &service
+        .scaled_object
+        .spec
+        .advanced
+        .horizontal_pod_autoscaler_config
+        .behavior;
+    assert_eq!(behavior.scale_up.tolerance, None);
+    let row = service
+        .report
+        .rows
+        .iter()
+        .find(|r| r.setting.starts_with("HPA tolerance"))
+        .unwrap();
+    assert!(
+        matches!(&row.status, Status::Approximate(why) if why.contains("+1 at 11-29 replicas")),
+        "{row:?}"
+    );
+}

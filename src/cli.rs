@@ -40,6 +40,9 @@ pub enum Command {
     /// Read a service's ECS scaling (AWS CLI JSON or live AWS) and write its ScalingPolicySet,
     /// KEDA ScaledObject and a report; exit 0 exact, 1 approximate, 2 bad input.
     Import(crate::import::ImportArgs),
+    /// Print the ScalingPolicySet CustomResourceDefinition (YAML), as committed in
+    /// deploy/crds/scalingpolicysets.yaml.
+    Crd,
 }
 
 /// Arguments of `serve`.
@@ -49,6 +52,11 @@ pub struct ServeArgs {
     /// Without it, the embedded example policy sets are served.
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
+    /// Serve the cluster's ScalingPolicySet resources (watched; the CRD is `ecs-scaler crd`) and
+    /// read each one's current capacity from its scale target, with the in-cluster or kubeconfig
+    /// credentials, instead of policy files.
+    #[arg(long, conflicts_with = "policies")]
+    pub kubernetes: bool,
     /// gRPC address KEDA connects to.
     #[arg(long, default_value = "0.0.0.0:9090", value_name = "ADDR")]
     pub grpc_listen: SocketAddr,
@@ -75,6 +83,14 @@ pub struct ServeArgs {
     /// `tlsClientCert`/`tlsClientKey`); others are refused.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Policy sets served at most, inline ones included: beyond it an inline policy set is
+    /// refused (RESOURCE_EXHAUSTED) and a new policy file is not loaded.
+    #[arg(long, default_value_t = crate::registry::DEFAULT_MAX_POLICY_SETS, value_name = "N")]
+    pub max_policy_sets: usize,
+    /// StreamIsActive and StreamMetricSpec streams open at most; beyond it a stream is
+    /// refused (RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = crate::grpc::DEFAULT_MAX_STREAMS, value_name = "N")]
+    pub max_stream_subscribers: usize,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -94,6 +110,10 @@ impl From<ServeArgs> for ServeConfig {
                     key,
                     client_ca: args.tls_client_ca,
                 }),
+            limits: crate::serve::Limits {
+                max_policy_sets: args.max_policy_sets,
+                max_stream_subscribers: args.max_stream_subscribers,
+            },
         }
     }
 }

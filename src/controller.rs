@@ -56,6 +56,17 @@ impl Runtime {
         &self.state
     }
 
+    /// The capacity change decided at `decided` was observed at `observed`: the cooldowns it
+    /// started run from `observed`.
+    pub fn restart_cooldowns_when_observed(
+        &mut self,
+        decided: DateTime<Utc>,
+        observed: DateTime<Utc>,
+    ) {
+        self.state
+            .restart_cooldowns_when_observed(decided, observed);
+    }
+
     /// Records a datapoint of metric `metric` observed at `at` while the capacity was
     /// `capacity`; false when it is too old to keep or not a finite number.
     pub fn record(&mut self, metric: usize, at: DateTime<Utc>, value: f64, capacity: u32) -> bool {
@@ -119,6 +130,10 @@ impl Verdict {
     }
 }
 
+/// How long a decided change may take to show on an observed scale target before the scaler
+/// decides from the observed replicas again.
+pub const DELIVERY_WAIT: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+
 /// How controllers run.
 #[derive(Debug, Clone, Copy)]
 pub struct ControllerConfig {
@@ -148,6 +163,10 @@ struct TrustedFeed {
 /// A running policy set: feeds in, verdicts out.
 pub struct Controller {
     runtime: Runtime,
+    /// With a view that observes the target: the replicas last observed, and the decided change
+    /// not yet observed (when it was first decided, and the capacity decided).
+    observed: Option<u32>,
+    undelivered: Option<(DateTime<Utc>, u32)>,
     feeds: Vec<FeedReceiver>,
     trusted: Vec<TrustedFeed>,
     seen: Vec<Option<u64>>,
@@ -200,6 +219,8 @@ impl Controller {
             started: now,
             labels: PolicySetLabels::from(&set.id),
             runtime: Runtime::new(set, initial, now),
+            observed: None,
+            undelivered: None,
             capacity,
             clock,
             publisher,
@@ -228,9 +249,46 @@ impl Controller {
         if let Some(reason) = self.staleness(now) {
             return Verdict::Unavailable { reason };
         }
+        let observes = self.capacity.observes_target();
+        let mut capacity = capacity;
+        if observes {
+            capacity.current = self.follow_target(capacity.current, now);
+        }
         let decision = self.runtime.evaluate(capacity, now).clone();
+        if observes {
+            self.undelivered = match self.undelivered {
+                _ if Some(decision.desired) == self.observed => None,
+                Some((decided, _)) => Some((decided, decision.desired)),
+                None => Some((now, decision.desired)),
+            };
+        }
         self.capacity.record_decision(decision.desired);
         Verdict::Decided(decision)
+    }
+
+    /// The capacity to decide from, with a view that observes the target.
+    ///
+    /// A decided change takes a while to reach the replicas (KEDA polls, the HPA syncs). Until
+    /// the replicas are seen to change, the scaler decides from the capacity it decided, as if
+    /// delivered (for at most [`DELIVERY_WAIT`]: then from what is). When they change, the
+    /// cooldowns that decision started restart from that observation, as on ECS where they
+    /// start with the scaling activity, so every replica of the scaler sees the same clocks.
+    fn follow_target(&mut self, current: u32, now: DateTime<Utc>) -> u32 {
+        let changed = self.observed.is_some_and(|before| before != current);
+        self.observed = Some(current);
+        match self.undelivered {
+            Some((decided, _)) if changed => {
+                self.runtime.restart_cooldowns_when_observed(decided, now);
+                self.undelivered = None;
+                current
+            }
+            Some((decided, desired)) if now - decided < DELIVERY_WAIT => desired,
+            Some(_) => {
+                self.undelivered = None;
+                current
+            }
+            None => current,
+        }
     }
 
     fn ingest(&mut self, capacity: u32) {

@@ -11,13 +11,14 @@
 //!
 //! Errors: unknown policy set `NOT_FOUND`; bad metadata or inline policy `INVALID_ARGUMENT`;
 //! no decision possible (capacity unknown, stale data, not evaluated yet) `UNAVAILABLE`, so
-//! KEDA's `fallback` applies. An error never becomes D = 0.
+//! KEDA's `fallback` applies; a limit reached (policy sets, open streams) `RESOURCE_EXHAUSTED`.
+//! An error never becomes D = 0.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
 
@@ -40,17 +41,48 @@ use proto::{
 /// A stream of responses to KEDA.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// How many streams (`StreamIsActive`, `StreamMetricSpec`) are open at once at most, unless
+/// told otherwise.
+pub const DEFAULT_MAX_STREAMS: usize = 10_000;
+
 /// The external scaler service.
 #[derive(Clone)]
 pub struct ScalerService {
     registry: Arc<Registry>,
     shutdown: watch::Receiver<bool>,
+    /// One permit per open stream.
+    streams: Arc<Semaphore>,
+    max_streams: usize,
 }
 
 impl ScalerService {
     /// A service over `registry`; open streams end when `shutdown` becomes true.
     pub fn new(registry: Arc<Registry>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { registry, shutdown }
+        Self {
+            registry,
+            shutdown,
+            streams: Arc::new(Semaphore::new(DEFAULT_MAX_STREAMS)),
+            max_streams: DEFAULT_MAX_STREAMS,
+        }
+    }
+
+    /// Refuses a stream with `RESOURCE_EXHAUSTED` while `limit` streams are open.
+    pub fn with_max_streams(mut self, limit: usize) -> Self {
+        self.streams = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
+        self.max_streams = limit;
+        self
+    }
+
+    /// A permit for one more open stream, held by the stream until it ends.
+    fn stream_permit(&self, method: &'static str) -> Result<OwnedSemaphorePermit, Status> {
+        self.streams.clone().try_acquire_owned().map_err(|_| {
+            let status = Status::resource_exhausted(format!(
+                "the limit of {} open streams (--max-stream-subscribers) is reached",
+                self.max_streams
+            ));
+            self.count(method, status.code());
+            status
+        })
     }
 
     /// The tonic server for this service.
@@ -114,6 +146,7 @@ fn status_of(error: ResolveError) -> Status {
         ResolveError::Metadata(_)
         | ResolveError::InlinePolicy(_)
         | ResolveError::InlineConflict(_) => Status::invalid_argument(error.to_string()),
+        ResolveError::TooManyPolicySets { .. } => Status::resource_exhausted(error.to_string()),
     }
 }
 
@@ -123,6 +156,7 @@ fn code_label(code: tonic::Code) -> &'static str {
         tonic::Code::InvalidArgument => "InvalidArgument",
         tonic::Code::NotFound => "NotFound",
         tonic::Code::Unavailable => "Unavailable",
+        tonic::Code::ResourceExhausted => "ResourceExhausted",
         _ => "Other",
     }
 }
@@ -172,6 +206,7 @@ impl ExternalScaler for ScalerService {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
         let handle = self.resolve("StreamIsActive", Some(request.get_ref()))?;
+        let permit = self.stream_permit("StreamIsActive")?;
         let mut last: Option<bool> = None;
         let changes = WatchStream::new(handle.subscribe())
             .filter_map(move |verdict| {
@@ -187,7 +222,11 @@ impl ExternalScaler for ScalerService {
                         .map(|result| Ok(IsActiveResponse { result })),
                 )
             })
-            .take_until(self.shutdown());
+            .take_until(self.shutdown())
+            .map(move |item| {
+                let _open = &permit; // released when the stream ends or the client leaves
+                item
+            });
         self.answer(
             "StreamIsActive",
             Ok(Box::pin(changes) as Self::StreamIsActiveStream),
@@ -233,10 +272,15 @@ impl ExternalScaler for ScalerService {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamMetricSpecStream>, Status> {
         let handle = self.resolve("StreamMetricSpec", Some(request.get_ref()))?;
+        let permit = self.stream_permit("StreamMetricSpec")?;
         // The target is always 1, so the spec never changes after the first message.
         let specs = futures_util::stream::once(std::future::ready(Ok(metric_spec(&handle))))
             .chain(futures_util::stream::pending())
-            .take_until(self.shutdown());
+            .take_until(self.shutdown())
+            .map(move |item| {
+                let _open = &permit; // released when the stream ends or the client leaves
+                item
+            });
         self.answer(
             "StreamMetricSpec",
             Ok(Box::pin(specs) as Self::StreamMetricSpecStream),

@@ -2,17 +2,19 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 with `{"error": ...}` |
+//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 / 413 (body over 64 KiB) with `{"error": ...}` |
 //! | `GET /v1/namespaces/{namespace}/policysets/{name}` | the latest decision with its reasons |
 //! | `GET /v1/policysets` | every policy set with its desired capacity |
 //! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 once the policy sets are loaded and each has a first verdict; else 503 with `{"error": ...}` |
 //! | `GET /metrics` | Prometheus metrics |
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -34,12 +36,15 @@ pub struct HttpState {
     clock: Arc<dyn Clock>,
 }
 
+/// The largest push body accepted, in bytes; a larger one is refused with 413.
+pub const PUSH_BODY_LIMIT: usize = 64 * 1024;
+
 /// The router of every HTTP route.
 pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
     Router::new()
         .route(
             "/v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}",
-            put(push_datapoint),
+            put(push_datapoint).layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)),
         )
         .route(
             "/v1/namespaces/{namespace}/policysets/{name}",
@@ -47,6 +52,7 @@ pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
         )
         .route("/v1/policysets", get(policy_sets))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(HttpState { registry, clock })
 }
@@ -65,8 +71,23 @@ fn unknown_policy_set(namespace: &str, name: &str) -> Response {
 async fn push_datapoint(
     State(state): State<HttpState>,
     Path((namespace, name, metric)): Path<(String, String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {PUSH_BODY_LIMIT} bytes"),
+            );
+        }
+        Err(rejection) => {
+            return error(
+                rejection.status(),
+                format!("request body: {}", rejection.body_text()),
+            );
+        }
+    };
     let Some(handle) = state.registry.get(&namespace, &name) else {
         return unknown_policy_set(&namespace, &name);
     };
@@ -197,6 +218,13 @@ async fn policy_set(
 async fn policy_sets(State(state): State<HttpState>) -> Response {
     let views: Vec<DecisionView> = state.registry.list().iter().map(DecisionView::of).collect();
     axum::Json(views).into_response()
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.registry.readiness() {
+        Ok(()) => "ready\n".into_response(),
+        Err(waiting) => error(StatusCode::SERVICE_UNAVAILABLE, waiting),
+    }
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {

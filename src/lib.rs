@@ -19,6 +19,9 @@
 //!   read with `DescribeAlarms` and resolved into it before it is served.
 //! - [`grpc`]: KEDA's `ExternalScaler` API, reading verdicts only; [`http`]: push endpoint,
 //!   decisions, `/healthz`, `/metrics` ([`telemetry`]).
+//! - [`kubernetes`]: in a cluster, `ScalingPolicySet` resources (the CRD is generated from
+//!   [`policy::document`]) and ScaledObjects watched into the registry, scale targets watched
+//!   for the current capacity ([`capacity::kube`]), status written back.
 //! - [`simulate`]: replays a metric trace through the engine, without servers; [`cli`] and
 //!   [`serve`] wire the binary.
 
@@ -30,6 +33,7 @@ pub mod engine;
 pub mod grpc;
 pub mod http;
 pub mod import;
+pub mod kubernetes;
 pub mod policy;
 pub mod registry;
 pub mod serve;

@@ -11,6 +11,10 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate(&args),
         Command::Simulate(args) => cli::simulate(&args),
         Command::Import(args) => ecs_scaler::import::run(&args),
+        Command::Crd => {
+            print!("{}", ecs_scaler::kubernetes::crd::crd_yaml());
+            ExitCode::SUCCESS
+        }
         Command::Serve(args) => {
             ecs_scaler::telemetry::init_logging();
             let runtime = match tokio::runtime::Runtime::new() {
@@ -20,7 +24,8 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(ecs_scaler::serve::serve(args.into())) {
+            let kubernetes = args.kubernetes;
+            match runtime.block_on(ecs_scaler::serve::serve_with(args.into(), kubernetes)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(
                     error @ (ecs_scaler::serve::ServeError::Policies { .. }

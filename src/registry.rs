@@ -20,14 +20,15 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 
 use futures_util::future::select_all;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::capacity::CapacitySource;
 use crate::capacity::assumed::AssumedCapacity;
 use crate::clock::Clock;
 use crate::controller::{Controller, ControllerConfig, Verdict};
@@ -52,6 +53,8 @@ pub enum Origin {
         /// Order-independent hash of the metadata map.
         fingerprint: u64,
     },
+    /// A `ScalingPolicySet` custom resource (`serve --kubernetes`).
+    Cluster,
 }
 
 /// A served policy set: its definition and its latest verdict.
@@ -101,7 +104,21 @@ pub enum ResolveError {
          `policy` or remove the inline keys"
     )]
     InlineConflict(PolicySetId),
+    /// Creating the inline policy set would exceed the policy set limit.
+    #[error(
+        "trigger metadata: cannot create the inline policy set {id}: the limit of {limit} policy \
+         sets (--max-policy-sets) is reached"
+    )]
+    TooManyPolicySets {
+        /// The inline policy set that was refused.
+        id: PolicySetId,
+        /// The limit.
+        limit: usize,
+    },
 }
+
+/// How many policy sets a registry serves at most, unless told otherwise.
+pub const DEFAULT_MAX_POLICY_SETS: usize = 10_000;
 
 struct Entry {
     handle: PolicySetHandle,
@@ -155,6 +172,14 @@ pub struct Registry {
     /// The resolvers of the policy sets that name CloudWatch alarms, by id.
     resolvers: Mutex<HashMap<PolicySetId, Resolver>>,
     next_generation: AtomicU64,
+    /// At most this many policy sets are served (inline ones included).
+    max_policy_sets: AtomicUsize,
+    /// The initial policy load is done.
+    loaded: AtomicBool,
+    /// Readiness reached once; it stays (see [`Registry::readiness`]).
+    ready: AtomicBool,
+    /// Where new controllers read the current capacity (unset: the assumed capacity).
+    capacity_source: OnceLock<Arc<dyn CapacitySource>>,
     me: Weak<Registry>,
     config: RegistryConfig,
 }
@@ -166,9 +191,18 @@ impl Registry {
             sets: RwLock::new(HashMap::new()),
             resolvers: Mutex::new(HashMap::new()),
             next_generation: AtomicU64::new(0),
+            max_policy_sets: AtomicUsize::new(DEFAULT_MAX_POLICY_SETS),
+            loaded: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            capacity_source: OnceLock::new(),
             me: me.clone(),
             config,
         })
+    }
+
+    /// Makes new controllers read their capacity from `source` (once; later calls are ignored).
+    pub fn set_capacity_source(&self, source: Arc<dyn CapacitySource>) {
+        let _ = self.capacity_source.set(source);
     }
 
     fn resolvers(&self) -> MutexGuard<'_, HashMap<PolicySetId, Resolver>> {
@@ -215,6 +249,61 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Serves at most `limit` policy sets: beyond it, inline policy sets are refused
+    /// ([`ResolveError::TooManyPolicySets`]) and new policy files are not loaded (logged).
+    pub fn set_max_policy_sets(&self, limit: usize) {
+        self.max_policy_sets.store(limit, Ordering::Relaxed);
+    }
+
+    /// The policy set limit.
+    pub fn max_policy_sets(&self) -> usize {
+        self.max_policy_sets.load(Ordering::Relaxed)
+    }
+
+    /// Records that the initial policy load (directory, embedded examples) is done.
+    pub fn mark_loaded(&self) {
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Whether the scaler is ready for traffic: the initial policy load is done and every
+    /// policy set then served has published a first verdict (a decision, or why none can be
+    /// made). Once reached, readiness stays: policy sets created later (inline, reloaded)
+    /// do not make a serving replica unready. `Err` says what is still awaited.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if !self.loaded.load(Ordering::Acquire) {
+            return Err("the policy sets are not loaded yet".to_owned());
+        }
+        let waiting: Vec<String> = self
+            .list()
+            .iter()
+            .filter(|handle| matches!(handle.verdict().as_ref(), Verdict::Pending))
+            .map(|handle| handle.set.id.to_string())
+            .collect();
+        if waiting.is_empty() {
+            self.ready.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let shown = waiting
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = waiting.len().saturating_sub(5);
+        Err(format!(
+            "{} policy sets not evaluated yet: {shown}{}",
+            waiting.len(),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ))
+    }
+
     /// The policy set a trigger uses: the one its metadata references, or its inline policy.
     ///
     /// `namespace` and `name` are the ScaledObject's.
@@ -249,9 +338,10 @@ impl Registry {
             namespace
         };
         let fingerprint = fingerprint(metadata);
-        {
+        let replaces = {
             let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = sets.get(namespace).and_then(|names| names.get(name)) {
+            let entry = sets.get(namespace).and_then(|names| names.get(name));
+            if let Some(entry) = entry {
                 match entry.origin {
                     Origin::Inline { fingerprint: f } if f == fingerprint => {
                         return Ok(entry.handle.clone());
@@ -264,10 +354,15 @@ impl Registry {
                     }
                 }
             }
-        }
+            entry.is_some()
+        };
         let id = PolicySetId::new(namespace, name);
         let document = inline_document(metadata, &id)?;
         let set = compile(&document).map_err(ResolveError::InlinePolicy)?;
+        let limit = self.max_policy_sets();
+        if !replaces && self.len() >= limit {
+            return Err(ResolveError::TooManyPolicySets { id, limit });
+        }
         info!(policy_set = %id, "Inline policy set created from trigger metadata.");
         Ok(self.insert(set, Origin::Inline { fingerprint }))
     }
@@ -305,7 +400,10 @@ impl Registry {
         let (controller, verdicts) = Controller::new(
             set.clone(),
             &self.config.hub,
-            Arc::new(AssumedCapacity::new(carried)),
+            self.capacity_source
+                .get()
+                .and_then(|source| source.view(&set))
+                .unwrap_or_else(|| Arc::new(AssumedCapacity::new(carried))),
             self.config.clock.clone(),
             self.config.metrics.clone(),
             self.config.controller,
@@ -441,6 +539,7 @@ impl Registry {
                     Origin::File(path) => !keep.contains(path),
                     Origin::Embedded(_) => true,
                     Origin::Inline { .. } => false,
+                    Origin::Cluster => true,
                 })
                 .map(|entry| entry.handle.set.id.clone())
                 .filter(|id| !wanted.contains(id))
@@ -449,8 +548,22 @@ impl Registry {
         for id in stale {
             self.remove(&id);
         }
+        let limit = self.max_policy_sets();
+        let mut refused = Vec::new();
         for (origin, set) in loaded {
+            if self.len() >= limit && self.get(&set.id.namespace, &set.id.name).is_none() {
+                refused.push(set.id.to_string());
+                continue;
+            }
             self.insert(set, origin);
+        }
+        if !refused.is_empty() {
+            error!(
+                limit,
+                refused = refused.len(),
+                first = %refused[0],
+                "Policy sets not served: the policy set limit (--max-policy-sets) is reached."
+            );
         }
     }
 

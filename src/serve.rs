@@ -35,6 +35,28 @@ pub struct ServeConfig {
     pub reload_interval: Duration,
     /// TLS for the gRPC server (KEDA's `enableTLS`); plaintext when absent.
     pub tls: Option<TlsFiles>,
+    /// Caps on what clients can make the server hold.
+    pub limits: Limits,
+}
+
+/// Caps on what clients can make the server hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Policy sets served at most (files and inline ones): an inline policy set beyond it is
+    /// refused with `RESOURCE_EXHAUSTED`, a policy file beyond it is not loaded (logged).
+    pub max_policy_sets: usize,
+    /// Open `StreamIsActive` and `StreamMetricSpec` streams at most: beyond it a stream is
+    /// refused with `RESOURCE_EXHAUSTED`.
+    pub max_stream_subscribers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_policy_sets: crate::registry::DEFAULT_MAX_POLICY_SETS,
+            max_stream_subscribers: crate::grpc::DEFAULT_MAX_STREAMS,
+        }
+    }
 }
 
 /// PEM files of the gRPC server's TLS.
@@ -96,6 +118,9 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// No Kubernetes client could be configured (`serve --kubernetes`).
+    #[error("Kubernetes client: {0}")]
+    Kubernetes(kube::Error),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(tonic::transport::Error),
@@ -112,6 +137,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 /// A scaler whose policies are loaded and whose listeners are bound, ready to run.
 pub struct Server {
     tls: Option<ServerTlsConfig>,
+    limits: Limits,
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     grpc_listener: tokio::net::TcpListener,
@@ -121,6 +147,16 @@ pub struct Server {
 impl Server {
     /// Loads the policies, starts their controllers and binds both listeners.
     pub async fn bind(config: ServeConfig) -> Result<Self, ServeError> {
+        Self::bind_in(config, None).await
+    }
+
+    /// [`Server::bind`]; with `cluster`, the policy sets are the cluster's `ScalingPolicySet`
+    /// resources and each one's capacity is read from its scale target (`config.policies` is
+    /// then ignored), and the server is ready once they have been listed.
+    pub async fn bind_in(
+        config: ServeConfig,
+        cluster: Option<kube::Client>,
+    ) -> Result<Self, ServeError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let source_description = match &config.policies {
             Some(dir) => format!("policy directory {}", dir.display()),
@@ -137,7 +173,9 @@ impl Server {
             initial_capacity: config.initial_capacity,
             source_description,
         });
+        registry.set_max_policy_sets(config.limits.max_policy_sets);
         match &config.policies {
+            _ if cluster.is_some() => {}
             Some(dir) => {
                 store::sync_dir(dir, &registry).map_err(|source| ServeError::Policies {
                     path: dir.clone(),
@@ -157,8 +195,14 @@ impl Server {
                 );
             }
         }
+        if let Some(client) = cluster {
+            start_cluster_store(client, &registry);
+        } else {
+            registry.mark_loaded();
+        }
         Ok(Self {
             tls: config.tls.as_ref().map(TlsFiles::load).transpose()?,
+            limits: config.limits,
             grpc_listener: bind(config.grpc_listen).await?,
             http_listener: bind(config.http_listen).await?,
             registry,
@@ -200,7 +244,11 @@ impl Server {
         }
         let grpc = builder
             .add_service(health_service)
-            .add_service(ScalerService::new(self.registry.clone(), stopped.clone()).into_server())
+            .add_service(
+                ScalerService::new(self.registry.clone(), stopped.clone())
+                    .with_max_streams(self.limits.max_stream_subscribers)
+                    .into_server(),
+            )
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
                 wait_for(stopped.clone()),
@@ -220,6 +268,55 @@ impl Server {
         grpc?;
         http
     }
+}
+
+/// Runs [`serve`], or with `kubernetes` the cluster's policy store (`serve --kubernetes`).
+pub async fn serve_with(config: ServeConfig, kubernetes: bool) -> Result<(), ServeError> {
+    if !kubernetes {
+        return serve(config).await;
+    }
+    let client = kube::Client::try_default()
+        .await
+        .map_err(ServeError::Kubernetes)?;
+    Server::bind_in(config, Some(client))
+        .await?
+        .run(shutdown_signal())
+        .await
+}
+
+/// Watches ScaledObjects (until they are listed), then ScalingPolicySets into `registry`, and
+/// makes new controllers read their capacity from their scale targets.
+fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
+    use crate::kubernetes::policies::{KubeCapacitySource, ScaledObjects, watch_policy_sets};
+    let (scaled_objects, task) = ScaledObjects::watch(client.clone());
+    tokio::spawn(task);
+    registry.set_capacity_source(Arc::new(KubeCapacitySource::new(
+        client.clone(),
+        Some(scaled_objects.clone()),
+    )));
+    // One status writer at a time: the holder of a Lease in the scaler's own namespace.
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("ecs-scaler-{}", std::process::id()));
+    let namespace =
+        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| client.default_namespace().to_owned());
+    let lease = crate::kubernetes::lease::LeaseLock::new(
+        client.clone(),
+        &namespace,
+        &identity,
+        Duration::from_secs(30),
+    );
+    tokio::spawn(
+        crate::kubernetes::status::StatusWriter::new(client.clone(), registry.clone())
+            .with_lease(lease)
+            .run(),
+    );
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        scaled_objects.ready().await;
+        watch_policy_sets(client, registry).await;
+    });
+    info!("Serving the cluster's ScalingPolicySets.");
 }
 
 async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {

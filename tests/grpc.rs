@@ -58,6 +58,7 @@ async fn start() -> Running {
         initial_capacity: None,
         tick: Duration::from_millis(50),
         reload_interval: Duration::from_secs(60),
+        limits: Default::default(),
         tls: None,
     })
     .await

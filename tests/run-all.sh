@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: the one command for developers and CI.
 #
-# 1. One Python venv in target/py-venv for the KEDA client suite (tests/keda_client) and the
-#    AWS emulator of the SQS tests (moto, tests/moto), with every file of `requirements` below
+# 1. One Python venv in target/py-venv for the KEDA client suite (tests/keda_client), the
+#    AWS emulator of the SQS tests (moto, tests/moto) and the manifest suite (tests/manifests:
+#    kubernetes-validate, Helm v4 as a library), with every file of `requirements` below
 #    installed; reinstalled only when one of them changes.
 #    And a second venv in target/localstack-venv, on Python 3.13 (LocalStack needs it), with
 #    tests/localstack/requirements.txt for the CloudWatch test (tests/cloudwatch.rs).
@@ -23,7 +24,7 @@ if ! command -v prometheus >/dev/null; then
 fi
 
 venv=target/py-venv
-requirements=(tests/keda_client/requirements.txt tests/moto/requirements.txt)
+requirements=(tests/keda_client/requirements.txt tests/moto/requirements.txt tests/manifests/requirements.txt)
 stamp=$venv/.requirements.sha256
 
 if [[ ! -x $venv/bin/python ]]; then
@@ -102,4 +103,9 @@ export AWS_SECRET_ACCESS_KEY=ecs-scaler-test-secret
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
 export AWS_EC2_METADATA_DISABLED=true
 
-cargo test --locked --all-targets --no-fail-fast "$@"
+# The output is kept so that one closing line can count every test binary's results.
+log=target/test-output.log
+status=0
+cargo test --locked --all-targets --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"

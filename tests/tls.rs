@@ -24,6 +24,7 @@ async fn start(dir: &Path, client_ca: bool) -> (SocketAddr, oneshot::Sender<()>)
         initial_capacity: None,
         tick: Duration::from_secs(1),
         reload_interval: Duration::from_secs(60),
+        limits: Default::default(),
         tls: Some(TlsFiles {
             cert: dir.join("server.crt"),
             key: dir.join("server.key"),
@@ -141,6 +142,7 @@ async fn missing_tls_files_are_reported_with_their_path() {
         initial_capacity: None,
         tick: Duration::from_secs(1),
         reload_interval: Duration::from_secs(60),
+        limits: Default::default(),
         tls: Some(TlsFiles {
             cert: dir.path().join("missing.crt"),
             key: dir.path().join("missing.key"),

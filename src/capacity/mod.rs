@@ -6,6 +6,7 @@
 //! applied every decision at once. A view that watches the workload replaces it in a cluster.
 
 pub mod assumed;
+pub mod kube;
 
 /// The capacity of a scale target at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,4 +24,19 @@ pub trait CapacityView: Send + Sync + 'static {
 
     /// Called with every decision the scaler publishes.
     fn record_decision(&self, desired: u32);
+
+    /// Whether the view observes the scale target itself; cooldowns then start when a decided
+    /// change of its replicas is observed, not when it is decided.
+    fn observes_target(&self) -> bool {
+        false
+    }
+}
+
+/// Where a served policy set's [`CapacityView`] comes from (in a cluster: its scale target).
+pub trait CapacitySource: Send + Sync + 'static {
+    /// The view of `set`'s scale target, or `None` to assume the last decision.
+    fn view(
+        &self,
+        set: &crate::policy::CompiledPolicySet,
+    ) -> Option<std::sync::Arc<dyn CapacityView>>;
 }

@@ -228,3 +228,76 @@ async fn runtime_records_period_values_by_replacing() {
     let period = runtime.histories[0].period(later.timestamp()).unwrap();
     assert_eq!((period.count, period.sum, period.exact), (2, 30.0, false));
 }
+
+/// A view that observes the scale target: replicas change only when the test says so.
+struct WatchedCapacity(std::sync::atomic::AtomicU32);
+
+impl CapacityView for WatchedCapacity {
+    fn observe(&self) -> Option<CapacityObservation> {
+        Some(CapacityObservation {
+            current: self.0.load(std::sync::atomic::Ordering::Relaxed),
+            rollout_in_progress: false,
+        })
+    }
+
+    fn record_decision(&self, _desired: u32) {}
+
+    fn observes_target(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cooldowns_start_when_the_target_is_seen_to_change() {
+    let replicas = Arc::new(WatchedCapacity(2.into()));
+    let mut f = fixture(replicas.clone());
+    let mut controller = f.controller.take().unwrap();
+    for minutes_ago in 1..=3 {
+        f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
+    }
+    let verdict = controller.step();
+    let decision = verdict.decision().unwrap();
+    assert!(decision.desired > 2, "scales out: {decision:?}");
+    let t0 = decision.at.timestamp();
+    let until =
+        |c: &Controller, now: i64| c.runtime.state().clocks[0].scale_out(now).map(|c| c.until);
+    assert_eq!(until(&controller, t0), Some(t0 + 300));
+
+    // A minute later the HPA has not applied it yet: the clock still runs from the decision.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        controller.step().decision().unwrap().desired,
+        decision.desired
+    );
+    assert_eq!(until(&controller, t0 + 60), Some(t0 + 300));
+
+    // The replicas change: the cooldown runs from this observation.
+    replicas
+        .0
+        .store(decision.desired, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    controller.step();
+    assert_eq!(until(&controller, t0 + 70), Some(t0 + 370));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decided_change_that_never_shows_is_given_up() {
+    let mut f = fixture(Arc::new(WatchedCapacity(2.into())));
+    let mut controller = f.controller.take().unwrap();
+    for minutes_ago in 1..=3 {
+        f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
+    }
+    let first = controller.step().decision().unwrap().clone();
+    assert!(first.desired > 2);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        controller.step().decision().unwrap().capacity,
+        first.desired
+    );
+    tokio::time::advance(Duration::from_secs(70)).await;
+    let later = controller.step().decision().unwrap().clone();
+    assert_eq!(
+        later.capacity, 2,
+        "decided from the observed replicas again: {later:?}"
+    );
+}

@@ -26,6 +26,9 @@ pub struct ScaleOutCooldown {
 pub struct CooldownClock {
     scale_out: Option<ScaleOutCooldown>,
     scale_in_until: Option<i64>,
+    /// When the running scale-out / scale-in cooldown was last (re)started.
+    scale_out_started: Option<i64>,
+    scale_in_started: Option<i64>,
 }
 
 impl CooldownClock {
@@ -52,6 +55,7 @@ impl CooldownClock {
             },
             None => ScaleOutCooldown { until, base },
         });
+        self.scale_out_started = Some(now);
         self.scale_in_until = None;
     }
 
@@ -63,6 +67,27 @@ impl CooldownClock {
     /// Records a scale-in at `now` with a cooldown of `seconds`.
     pub fn record_scale_in(&mut self, now: i64, seconds: u32) {
         self.scale_in_until = Some(now + i64::from(seconds));
+        self.scale_in_started = Some(now);
+    }
+
+    /// The capacity change decided at `decided` was observed on the scale target at
+    /// `observed`: the cooldowns started since `decided` run from `observed` instead, for
+    /// their whole duration.
+    pub fn restart_when_observed(&mut self, decided: i64, observed: i64) {
+        if let (Some(started), Some(cooldown)) = (self.scale_out_started, &mut self.scale_out)
+            && started >= decided
+            && observed > started
+        {
+            cooldown.until += observed - started;
+            self.scale_out_started = Some(observed);
+        }
+        if let (Some(started), Some(until)) = (self.scale_in_started, &mut self.scale_in_until)
+            && started >= decided
+            && observed > started
+        {
+            *until += observed - started;
+            self.scale_in_started = Some(observed);
+        }
     }
 }
 

@@ -168,6 +168,18 @@ impl EngineState {
         self.next_runs.iter().flatten().min().copied()
     }
 
+    /// The capacity change decided at `decided` was observed at `observed`: the cooldowns it
+    /// started run from `observed` (a scale target watched in a cluster).
+    pub fn restart_cooldowns_when_observed(
+        &mut self,
+        decided: DateTime<Utc>,
+        observed: DateTime<Utc>,
+    ) {
+        for clock in &mut self.clocks {
+            clock.restart_when_observed(decided.timestamp(), observed.timestamp());
+        }
+    }
+
     pub(crate) fn clock_index(&self, policy: usize) -> usize {
         if self.clocks.len() == 1 { 0 } else { policy }
     }

@@ -223,7 +223,12 @@ fn parse_rate(body: &str) -> Result<i64, String> {
         "day" | "days" => 86_400,
         _ => return Err(format!("rate({body}): unknown unit `{unit}`, {expected}")),
     };
-    Ok(count * unit_seconds)
+    // A hundred years bounds the interval far from any date arithmetic overflow.
+    const MAX_RATE_SECONDS: i64 = 100 * 366 * 86_400;
+    count
+        .checked_mul(unit_seconds)
+        .filter(|seconds| *seconds <= MAX_RATE_SECONDS)
+        .ok_or_else(|| format!("rate({body}): the interval must be at most 100 years"))
 }
 
 fn parse_cron(body: &str) -> Result<Cron, String> {

@@ -161,3 +161,41 @@ async fn health_and_metrics_endpoints_answer() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("ecs_scaler_policy_sets 1"), "{body}");
 }
+
+#[tokio::test]
+async fn push_body_over_the_limit_is_413_with_a_json_error() {
+    let (app, _registry) = app();
+    let body = format!(
+        r#"{{"value": 1, "pad": "{}"}}"#,
+        "x".repeat(PUSH_BODY_LIMIT)
+    );
+    let (status, text) = call(&app, Method::PUT, PUSH, &body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        json["error"].as_str().unwrap().contains("65536 bytes"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_waits_for_the_load_and_a_first_verdict_of_every_policy_set() {
+    let (app, registry) = app();
+    let (status, text) = call(&app, Method::GET, "/readyz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("not loaded"), "{text}");
+    registry.mark_loaded();
+    let mut ready = false;
+    for _ in 0..200 {
+        let (status, _) = call(&app, Method::GET, "/readyz", "").await;
+        if status == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ready,
+        "ready once the controller published its first verdict"
+    );
+}

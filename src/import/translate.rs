@@ -174,7 +174,7 @@ impl Default for Options {
 }
 
 /// Where KEDA reaches the scaler when `--scaler-address` is not given.
-pub const DEFAULT_SCALER_ADDRESS: &str = "ecs-scaler.keda.svc:9090";
+pub const DEFAULT_SCALER_ADDRESS: &str = "ecs-scaler.ecs-scaler.svc:9090";
 
 /// One imported service.
 #[derive(Debug, Clone, PartialEq)]

@@ -287,6 +287,34 @@ impl<'de> Visitor<'de> for EntryVisitor {
     }
 }
 
+/// One object with the properties of both forms (an inline alarm, or `cloudwatchAlarm` alone),
+/// none required: a Kubernetes structural schema cannot say "one of two shapes", so the API server
+/// checks the field types and [`super::compile`] the rest, with field paths.
+impl schemars::JsonSchema for AlarmEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AlarmEntry".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = AlarmSpec::json_schema(generator);
+        let reference = generator.subschema_for::<CloudWatchAlarmRef>();
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("required");
+            if let Some(serde_json::Value::Object(properties)) = object.get_mut("properties") {
+                properties.insert("cloudwatchAlarm".to_owned(), reference.to_value());
+            }
+            object.insert(
+                "description".to_owned(),
+                "An alarm defined inline (metric, comparisonOperator, threshold, \
+                 evaluationPeriods, ...) or a CloudWatch alarm read by name \
+                 (`cloudwatchAlarm` alone)."
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
 impl<'de> Deserialize<'de> for AlarmEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(EntryVisitor)

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::cloudwatch_alarm::{AlarmEntry, CloudWatchAlarm, ResolvedAlarm};
@@ -22,7 +23,7 @@ pub const API_VERSION: &str = "ecs-scaler.dev/v1alpha1";
 pub const KIND: &str = "ScalingPolicySet";
 
 /// A whole policy document: one ECS service's scalable target, its data, alarms and policies.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalingPolicySet {
     /// Always [`API_VERSION`].
@@ -36,7 +37,7 @@ pub struct ScalingPolicySet {
 }
 
 /// Identity of a policy set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// Name, referenced by a trigger's `policy` key.
@@ -53,7 +54,44 @@ pub struct Metadata {
 }
 
 /// The scaling configuration of one ECS service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Also the spec of the `ScalingPolicySet` custom resource: the derive generates
+// `crate::kubernetes::ScalingPolicySetResource` and the CRD (`ecs-scaler crd`).
+// Several `printcolumn(...)` share `type_ = "integer"`: distinct columns, not duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, kube::CustomResource)]
+#[kube(
+    group = "ecs-scaler.dev",
+    version = "v1alpha1",
+    kind = "ScalingPolicySet",
+    root = "ScalingPolicySetResource",
+    namespaced,
+    status = "crate::kubernetes::ScalingPolicySetStatus",
+    shortname = "sps",
+    doc = "The ECS scaling configuration of one service, run by ecs-scaler.",
+    printcolumn(
+        name = "Min",
+        type_ = "integer",
+        description = "minimum capacity in force at the last decision",
+        json_path = ".status.lastDecision.min"
+    ),
+    printcolumn(
+        name = "Max",
+        type_ = "integer",
+        description = "maximum capacity in force at the last decision",
+        json_path = ".status.lastDecision.max"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        description = "the last desired capacity reported to KEDA",
+        json_path = ".status.lastDecision.desired"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     /// Capacity bounds and suspension, as `describe-scalable-targets` shows them.
@@ -80,7 +118,7 @@ pub struct Spec {
 }
 
 /// The scalable target: the capacity envelope and its suspension flags.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalableTarget {
     /// `service/<cluster>/<service>` on ECS; provenance only.
@@ -96,7 +134,7 @@ pub struct ScalableTarget {
 }
 
 /// AAS `SuspendedState`: each flag stops one kind of scaling activity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SuspendedState {
     /// Policies never remove capacity.
@@ -111,7 +149,7 @@ pub struct SuspendedState {
 }
 
 /// The workload whose replica count is the current capacity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScaleTargetRef {
     /// API version of the workload, e.g. `apps/v1`.
@@ -125,7 +163,7 @@ pub struct ScaleTargetRef {
 }
 
 /// A named metric: where its datapoints come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum MetricSpec {
     /// Datapoints an application pushes to the scaler's HTTP endpoint.
@@ -195,7 +233,7 @@ impl MetricSpec {
 }
 
 /// A metric whose datapoints are pushed with `PUT /v1/namespaces/{ns}/policysets/{name}/metrics/{metric}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PushSourceSpec {
     /// Period of the metric in seconds: pushed values are aggregated per period (default 60).
@@ -212,7 +250,7 @@ fn default_period() -> u32 {
 }
 
 /// CloudWatch statistics that can be computed from the datapoints of a period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Statistic {
     /// Mean of the period's values.
     #[default]
@@ -228,7 +266,7 @@ pub enum Statistic {
 }
 
 /// The four threshold operators of CloudWatch alarms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ComparisonOperator {
     /// `value >= threshold` breaches.
     GreaterThanOrEqualToThreshold,
@@ -241,7 +279,7 @@ pub enum ComparisonOperator {
 }
 
 /// How an alarm treats periods without a datapoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum TreatMissingData {
     /// Missing periods do not count; no datapoint at all is INSUFFICIENT_DATA.
@@ -256,7 +294,7 @@ pub enum TreatMissingData {
 }
 
 /// A CloudWatch-style alarm over one metric (its period is the metric's period).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlarmSpec {
     /// The metric the alarm watches (a key of `spec.metrics`).
@@ -285,7 +323,7 @@ pub struct AlarmSpec {
 }
 
 /// One scaling policy: exactly one of `targetTracking` and `stepScaling`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicySpec {
     /// The AAS policy name.
@@ -299,7 +337,7 @@ pub struct PolicySpec {
 }
 
 /// AAS `TargetTrackingScalingPolicyConfiguration` over a named metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetTrackingSpec {
     /// The tracked metric (a key of `spec.metrics`).
@@ -324,7 +362,7 @@ pub struct TargetTrackingSpec {
 }
 
 /// AAS `StepScalingPolicyConfiguration`, driven by a named alarm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepScalingSpec {
     /// The alarm that invokes the policy (a key of `spec.alarms`).
@@ -349,7 +387,7 @@ fn default_cooldown() -> u32 {
 }
 
 /// AAS adjustment types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AdjustmentType {
     /// Add the adjustment to the current capacity.
     ChangeInCapacity,
@@ -360,7 +398,7 @@ pub enum AdjustmentType {
 }
 
 /// AAS `MetricAggregationType`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MetricAggregationType {
     /// Mean of the datapoints.
     #[default]
@@ -372,7 +410,7 @@ pub enum MetricAggregationType {
 }
 
 /// One step: an interval of `metric - threshold` and the adjustment it makes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepAdjustmentSpec {
     /// Lower bound of the interval (absent: minus infinity).
@@ -386,7 +424,7 @@ pub struct StepAdjustmentSpec {
 }
 
 /// An AAS scheduled action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduledActionSpec {
     /// The action's name.
@@ -407,7 +445,7 @@ pub struct ScheduledActionSpec {
 }
 
 /// The bounds a scheduled action sets; absent fields are left as they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScalableTargetAction {
     /// New minimum capacity.
@@ -419,7 +457,7 @@ pub struct ScalableTargetAction {
 }
 
 /// Settings for what AWS does not document (spec D.11). Defaults are the documented choices.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct BehaviorSpec {
     /// Whether cooldown clocks are shared by the whole target (`PerTarget`, default) or kept per
@@ -459,7 +497,7 @@ impl Default for BehaviorSpec {
 }
 
 /// Where cooldown clocks live.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CooldownScope {
     /// One scale-out and one scale-in clock for the whole scalable target.
     #[default]
@@ -469,7 +507,7 @@ pub enum CooldownScope {
 }
 
 /// The shape of an alarm AAS creates for a target tracking policy.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImplicitAlarmSpec {
     /// N: periods evaluated.

@@ -154,3 +154,45 @@ async fn sync_files_removes_missing_sets_but_keeps_failed_files() {
         "feeds of removed policy sets are released"
     );
 }
+
+#[tokio::test]
+async fn inline_policy_sets_beyond_the_limit_are_refused_naming_it() {
+    let registry = registry();
+    registry.set_max_policy_sets(1);
+    let first = metadata(&[("targetValue", "10")]);
+    registry.resolve("shop", "a", &first).unwrap();
+    // The same one again, or a change of it, replaces rather than adds.
+    registry.resolve("shop", "a", &first).unwrap();
+    registry
+        .resolve("shop", "a", &metadata(&[("targetValue", "20")]))
+        .unwrap();
+    let error = registry.resolve("shop", "b", &first).unwrap_err();
+    assert!(
+        matches!(error, ResolveError::TooManyPolicySets { limit: 1, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--max-policy-sets"), "{error}");
+    assert!(error.to_string().contains("shop/b"), "{error}");
+}
+
+#[tokio::test]
+async fn policy_files_beyond_the_limit_are_not_loaded() {
+    let registry = registry();
+    registry.set_max_policy_sets(1);
+    let other = load_str(
+        "apiVersion: ecs-scaler.dev/v1alpha1\nkind: ScalingPolicySet\n\
+         metadata: {name: other, namespace: shop}\n\
+         spec:\n  scalableTarget: {minCapacity: 1, maxCapacity: 10}\n",
+        "test",
+    )
+    .unwrap();
+    registry.sync_files(
+        vec![
+            (Origin::File("/p/orders.yaml".into()), policy(1)),
+            (Origin::File("/p/other.yaml".into()), other),
+        ],
+        &[],
+    );
+    assert_eq!(registry.len(), 1);
+    assert!(registry.get("shop", "orders").is_some());
+}

@@ -20,6 +20,7 @@ pub mod batcher;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::aws::AwsIdentity;
@@ -29,7 +30,7 @@ use super::aws::AwsIdentity;
 pub const FETCH_GRACE_SECONDS: u32 = 20;
 
 /// A CloudWatch metric query as a metric source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudWatchSpec {
     /// Region (default: the SDK's).
@@ -80,7 +81,7 @@ pub struct CloudWatchSpec {
 }
 
 /// One input of a metric math expression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricStatSpec {
     /// Metric namespace.

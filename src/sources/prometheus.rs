@@ -31,6 +31,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use tracing::debug;
@@ -46,7 +47,7 @@ pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 pub const MAX_TIMEOUT_SECONDS: u32 = 30;
 
 /// A Prometheus instant query as a metric source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusSpec {
     /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090` (a path
@@ -97,7 +98,9 @@ pub struct PrometheusSpec {
 }
 
 /// Basic authentication: a user name and the file holding the password.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BasicAuth {
     /// The user name.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
@@ -22,7 +23,7 @@ use crate::clock::Clock;
 use crate::telemetry::{AwsCallLabels, Metrics};
 
 /// An SQS queue as a metric source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SqsSpec {
     /// Queue URL, or the queue's name in the account of the credentials.

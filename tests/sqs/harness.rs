@@ -341,6 +341,7 @@ impl Scaler {
             initial_capacity,
             tick: Duration::from_millis(100),
             reload_interval: Duration::from_millis(200),
+            limits: Default::default(),
             tls: None,
         })
         .await

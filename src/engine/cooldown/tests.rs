@@ -102,3 +102,30 @@ fn end_scale_in_cooldown_ends_only_the_scale_in_clock() {
     assert_eq!(clock.scale_in_until(T0 + 60), None);
     assert!(clock.scale_out(T0 + 60).is_some());
 }
+
+#[test]
+fn cooldowns_restart_when_the_decided_change_is_observed() {
+    let mut clock = CooldownClock::default();
+    clock.record_scale_out(T0, 2, 300);
+    // Decided again at the next tick, still not applied: the clock was restarted then.
+    clock.record_scale_out(T0 + 10, 2, 300);
+    clock.restart_when_observed(T0, T0 + 70);
+    assert_eq!(
+        clock.scale_out(T0 + 369).map(|c| (c.until, c.base)),
+        Some((T0 + 370, 2))
+    );
+    assert_eq!(clock.scale_out(T0 + 370), None);
+
+    let mut clock = CooldownClock::default();
+    clock.record_scale_in(T0, 300);
+    clock.restart_when_observed(T0, T0 + 30);
+    assert_eq!(clock.scale_in_until(T0 + 300), Some(T0 + 330));
+}
+
+#[test]
+fn an_older_cooldown_is_not_moved_by_a_later_observation() {
+    let mut clock = CooldownClock::default();
+    clock.record_scale_in(T0, 300);
+    clock.restart_when_observed(T0 + 100, T0 + 150);
+    assert_eq!(clock.scale_in_until(T0), Some(T0 + 300));
+}

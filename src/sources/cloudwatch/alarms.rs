@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
@@ -66,7 +67,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PAGES: usize = 100;
 
 /// How a referenced alarm's state is decided.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AlarmMode {
     /// The scaler evaluates the alarm's definition over the fetched metric values (M of N),
@@ -79,7 +80,7 @@ pub enum AlarmMode {
 }
 
 /// `spec.alarms.<name>.cloudwatchAlarm`: an alarm read from CloudWatch by name.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudWatchAlarmRef {
     /// The alarm's name in CloudWatch.

@@ -1,0 +1,225 @@
+//! The status of each `ScalingPolicySet`: its last decision, the reasons, and the `Ready` and
+//! `SourcesHealthy` conditions, written with server-side apply (field manager `ecs-scaler`).
+//!
+//! A status is written when what it says changes (desired, bounds, reasons, conditions), not
+//! at every evaluation, so the API server sees a write per decision change rather than per tick.
+//! Only the replica holding the [`super::lease`] Lease writes (every replica computes the same
+//! status from the same cluster state, under the same field manager, so a takeover rewrites
+//! nothing that disagrees); a replica that loses the Lease forgets what it wrote, so that it
+//! writes every status again when it holds it next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use tracing::{debug, warn};
+
+use super::ScalingPolicySetResource;
+use super::crd::{Condition, LastDecision, ScalingPolicySetStatus};
+use super::lease::LeaseLock;
+use crate::controller::Verdict;
+use crate::policy::{CompiledPolicySet, PolicySetId};
+use crate::registry::Registry;
+
+/// The field manager of the status.
+pub const FIELD_MANAGER: &str = "ecs-scaler";
+
+/// How often the statuses are checked for changes.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: now,
+    }
+}
+
+/// The status a verdict stands for; conditions whose `status` did not change keep their
+/// `lastTransitionTime` from `previous`.
+pub fn status_of(
+    set: &CompiledPolicySet,
+    verdict: &Verdict,
+    previous: Option<&ScalingPolicySetStatus>,
+    now: DateTime<Utc>,
+) -> ScalingPolicySetStatus {
+    let (ready, sources, last_decision) = match verdict {
+        Verdict::Pending => (
+            condition("Ready", "Unknown", "Pending", "not evaluated yet", now),
+            condition(
+                "SourcesHealthy",
+                "Unknown",
+                "Pending",
+                "not evaluated yet",
+                now,
+            ),
+            previous.and_then(|p| p.last_decision.clone()),
+        ),
+        Verdict::Decided(decision) => (
+            condition("Ready", "True", "Decided", "", now),
+            condition("SourcesHealthy", "True", "Delivering", "", now),
+            Some(LastDecision {
+                desired: decision.desired,
+                min: decision.min,
+                max: decision.max,
+                at: decision.at,
+                reasons: decision.reasons.iter().map(|r| r.describe(set)).collect(),
+            }),
+        ),
+        Verdict::Unavailable { reason } => {
+            let capacity_unknown = reason.contains("capacity");
+            (
+                condition("Ready", "False", "Unavailable", reason, now),
+                if capacity_unknown {
+                    condition("SourcesHealthy", "Unknown", "CapacityUnknown", reason, now)
+                } else {
+                    condition("SourcesHealthy", "False", "SourceUnavailable", reason, now)
+                },
+                previous.and_then(|p| p.last_decision.clone()),
+            )
+        }
+    };
+    let conditions = [ready, sources]
+        .into_iter()
+        .map(|mut condition| {
+            if let Some(before) = previous
+                .into_iter()
+                .flat_map(|p| &p.conditions)
+                .find(|c| c.type_ == condition.type_ && c.status == condition.status)
+            {
+                condition.last_transition_time = before.last_transition_time;
+            }
+            condition
+        })
+        .collect();
+    ScalingPolicySetStatus {
+        last_decision,
+        conditions,
+        observed_generation: None,
+    }
+}
+
+/// Whether two statuses say the same (the decision's time aside).
+fn same(a: &ScalingPolicySetStatus, b: &ScalingPolicySetStatus) -> bool {
+    let decision = |s: &ScalingPolicySetStatus| {
+        s.last_decision
+            .as_ref()
+            .map(|d| (d.desired, d.min, d.max, d.reasons.clone()))
+    };
+    decision(a) == decision(b) && a.conditions == b.conditions
+}
+
+/// Applies `status` to the status subresource of `id`.
+pub async fn apply_status(
+    client: &Client,
+    id: &PolicySetId,
+    status: &ScalingPolicySetStatus,
+) -> kube::Result<()> {
+    let api: Api<ScalingPolicySetResource> = Api::namespaced(client.clone(), &id.namespace);
+    let patch = serde_json::json!({
+        "apiVersion": crate::policy::document::API_VERSION,
+        "kind": crate::policy::document::KIND,
+        "status": status,
+    });
+    api.patch_status(
+        &id.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Writes the status of the served policy sets whenever it changes.
+pub struct StatusWriter {
+    client: Client,
+    registry: Arc<Registry>,
+    lease: Option<LeaseLock>,
+    written: HashMap<PolicySetId, ScalingPolicySetStatus>,
+}
+
+impl StatusWriter {
+    /// A writer for the policy sets of `registry`.
+    pub fn new(client: Client, registry: Arc<Registry>) -> Self {
+        Self {
+            client,
+            registry,
+            lease: None,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Applies every status that changed since it was last written; how many were written.
+    /// A policy set without a resource (inline metadata) is skipped.
+    pub async fn write_changed(&mut self, now: DateTime<Utc>) -> usize {
+        let mut written = 0;
+        for handle in self.registry.list() {
+            let id = handle.set.id.clone();
+            let previous = self.written.get(&id);
+            let status = status_of(&handle.set, &handle.verdict(), previous, now);
+            if previous.is_some_and(|p| same(p, &status)) {
+                continue;
+            }
+            match apply_status(&self.client, &id, &status).await {
+                Ok(()) => {
+                    written += 1;
+                    self.written.insert(id, status);
+                }
+                Err(kube::Error::Api(error)) if error.is_not_found() => {
+                    debug!(policy_set = %id, "No ScalingPolicySet resource; status not written.");
+                    self.written.insert(id, status);
+                }
+                Err(error) => warn!(policy_set = %id, %error, "Status not written; retrying."),
+            }
+        }
+        self.written
+            .retain(|id, _| self.registry.get(&id.namespace, &id.name).is_some());
+        written
+    }
+
+    /// Writes only while holding `lease`.
+    #[must_use]
+    pub fn with_lease(mut self, lease: LeaseLock) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Writes changed statuses every [`STATUS_INTERVAL`] (while holding the Lease, if any).
+    pub async fn run(mut self) {
+        let mut ticker = tokio::time::interval(STATUS_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            ticker.tick().await;
+            let now = Utc::now();
+            if let Some(lease) = &self.lease {
+                match lease.try_hold(now).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.written.clear();
+                        continue;
+                    }
+                    Err(error) => {
+                        warn!(%error, "Status Lease not renewed; statuses not written.");
+                        self.written.clear();
+                        continue;
+                    }
+                }
+            }
+            self.write_changed(now).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::clock::SystemClock;
+use crate::controller::ControllerConfig;
+use crate::kubernetes::crd::to_document;
+use crate::kubernetes::testing::{self, next};
+use crate::policy::compile;
+use crate::registry::{Origin, RegistryConfig};
+use crate::sources::hub::SourceHub;
+use crate::telemetry::Metrics;
+
+fn registry() -> Arc<Registry> {
+    Registry::new(RegistryConfig {
+        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::new()),
+        controller: ControllerConfig {
+            tick: Duration::from_secs(3600),
+        },
+        initial_capacity: Some(3),
+        source_description: "the cluster's ScalingPolicySets".to_owned(),
+    })
+}
+
+fn checkout() -> CompiledPolicySet {
+    let resource: ScalingPolicySetResource = serde_json::from_value(json!({
+        "apiVersion": "ecs-scaler.dev/v1alpha1", "kind": "ScalingPolicySet",
+        "metadata": {"name": "checkout", "namespace": "default", "resourceVersion": "4"},
+        "spec": {
+            "scalableTarget": {"minCapacity": 1, "maxCapacity": 20},
+            "metrics": {"activeUsers": {"push": {"period": 60}}},
+            "policies": [{"policyName": "users", "targetTracking":
+                {"metric": "activeUsers", "perTask": true, "targetValue": 500}}],
+        },
+    }))
+    .unwrap();
+    compile(&to_document(&resource)).unwrap()
+}
+
+#[tokio::test]
+async fn status_is_applied_server_side_once_per_change() {
+    let registry = registry();
+    let handle = registry.insert(checkout(), Origin::Cluster);
+    handle
+        .subscribe()
+        .wait_for(|v| v.decision().is_some())
+        .await
+        .unwrap();
+    let (client, mut api) = testing::client();
+    let mut writer = StatusWriter::new(client, registry.clone());
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+
+    let (written, call) =
+        tokio::join!(writer.write_changed(now), async {
+            let call = next(&mut api).await;
+            assert_eq!(call.method, "PATCH");
+            assert_eq!(
+                call.path,
+                "/apis/ecs-scaler.dev/v1alpha1/namespaces/default/scalingpolicysets/checkout/status"
+            );
+            assert!(call.has_param("fieldManager=ecs-scaler"), "{}", call.query);
+            assert!(call.has_param("force=true"), "{}", call.query);
+            let body = call.body.clone();
+            call.reply(200, &json!({
+            "apiVersion": "ecs-scaler.dev/v1alpha1", "kind": "ScalingPolicySet",
+            "metadata": {"name": "checkout", "namespace": "default", "resourceVersion": "5"},
+            "spec": {"scalableTarget": {"minCapacity": 1, "maxCapacity": 20}},
+            "status": body["status"].clone(),
+        }));
+            body
+        });
+    assert_eq!(written, 1);
+    assert_eq!(call["apiVersion"], "ecs-scaler.dev/v1alpha1");
+    assert_eq!(call["kind"], "ScalingPolicySet");
+    let status = &call["status"];
+    assert_eq!(status["lastDecision"]["desired"], 3);
+    assert_eq!(status["lastDecision"]["min"], 1);
+    assert_eq!(status["lastDecision"]["max"], 20);
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(status["conditions"][1]["type"], "SourcesHealthy");
+    assert_eq!(
+        status["conditions"][0]["lastTransitionTime"],
+        "2026-11-28T12:00:00Z"
+    );
+
+    // Nothing changed: no request (the mock would never answer one).
+    let later = now + chrono::Duration::minutes(1);
+    let written = tokio::time::timeout(Duration::from_secs(5), writer.write_changed(later))
+        .await
+        .expect("no API call when nothing changed");
+    assert_eq!(written, 0);
+}
+
+#[test]
+fn unavailable_keeps_the_last_decision_and_transition_times() {
+    let set = checkout();
+    let t0: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let t1 = t0 + chrono::Duration::minutes(5);
+    let pending = status_of(&set, &Verdict::Pending, None, t0);
+    assert_eq!(pending.conditions[0].status, "Unknown");
+    let stale = Verdict::Unavailable {
+        reason: "metric activeUsers: no datapoint for 300 s".to_owned(),
+    };
+    let first = status_of(&set, &stale, Some(&pending), t0);
+    assert_eq!(first.conditions[0].status, "False");
+    assert_eq!(first.conditions[1].reason, "SourceUnavailable");
+    let again = status_of(&set, &stale, Some(&first), t1);
+    assert_eq!(
+        again.conditions[0].last_transition_time, t0,
+        "unchanged condition"
+    );
+    assert!(same(&first, &again));
+    let unknown = Verdict::Unavailable {
+        reason: "the current capacity of the scale target is unknown".to_owned(),
+    };
+    let capacity = status_of(&set, &unknown, Some(&again), t1);
+    assert_eq!(capacity.conditions[1].status, "Unknown");
+    assert_eq!(
+        capacity.conditions[0].last_transition_time, t0,
+        "Ready stays False"
+    );
+}

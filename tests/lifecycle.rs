@@ -1,0 +1,261 @@
+//! Lifecycle and limits of `Server::run`: readiness, the stream and policy set caps, and the
+//! drain on shutdown (in-flight requests finish, open streams end with OK, `run` returns Ok).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
+use ecs_scaler::grpc::proto::{GetMetricSpecResponse, ScaledObjectRef};
+use ecs_scaler::serve::{Limits, ServeConfig, ServeError, Server};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+
+const POLICY: &str = r#"
+apiVersion: ecs-scaler.dev/v1alpha1
+kind: ScalingPolicySet
+metadata: {name: worker, namespace: jobs}
+spec:
+  scalableTarget: {minCapacity: 1, maxCapacity: 10}
+  metrics:
+    backlog: {push: {period: 10}}
+  policies:
+  - policyName: backlog-per-task
+    targetTracking: {metric: backlog, perTask: true, targetValue: 100}
+"#;
+
+struct Running {
+    channel: Channel,
+    http: SocketAddr,
+    stop: oneshot::Sender<()>,
+    run: JoinHandle<Result<(), ServeError>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(limits: Limits) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("worker.yaml"), POLICY).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(ServeConfig {
+        policies: Some(dir.path().to_owned()),
+        grpc_listen: any,
+        http_listen: any,
+        initial_capacity: None,
+        tick: Duration::from_millis(50),
+        reload_interval: Duration::from_secs(60),
+        tls: None,
+        limits,
+    })
+    .await
+    .unwrap();
+    let grpc = server.grpc_addr().unwrap();
+    let http = server.http_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let run = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        channel,
+        http,
+        stop,
+        run,
+        _dir: dir,
+    }
+}
+
+fn worker() -> ScaledObjectRef {
+    ScaledObjectRef {
+        name: "worker-so".to_owned(),
+        namespace: "jobs".to_owned(),
+        scaler_metadata: [("policy".to_owned(), "worker".to_owned())].into(),
+    }
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`: the status code and the body.
+async fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn readyz_answers_once_every_policy_set_has_a_first_verdict() {
+    let running = start(Limits::default()).await;
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = http_get(running.http, "/readyz").await;
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
+    assert_eq!(last.1, "ready\n");
+    let _ = running.stop.send(());
+}
+
+#[tokio::test]
+async fn streams_beyond_the_limit_are_resource_exhausted_until_one_closes() {
+    let running = start(Limits {
+        max_stream_subscribers: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = ExternalScalerClient::new(running.channel.clone());
+    let first = client
+        .stream_is_active(worker())
+        .await
+        .unwrap()
+        .into_inner();
+    let _second = client
+        .stream_metric_spec(worker())
+        .await
+        .unwrap()
+        .into_inner();
+    let refused = client.stream_is_active(worker()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("--max-stream-subscribers"),
+        "{}",
+        refused.message()
+    );
+    let refused = client.stream_metric_spec(worker()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    // Unary calls are not limited.
+    client.get_metric_spec(worker()).await.unwrap();
+
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..100 {
+        match client.stream_is_active(worker()).await {
+            Ok(stream) => {
+                reopened = Some(stream);
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reopened.is_some(), "a closed stream frees its place");
+    let _ = running.stop.send(());
+}
+
+#[tokio::test]
+async fn inline_policy_sets_beyond_the_limit_are_resource_exhausted() {
+    let running = start(Limits {
+        max_policy_sets: 1,
+        ..Limits::default()
+    })
+    .await;
+    let mut client = ExternalScalerClient::new(running.channel.clone());
+    let inline = ScaledObjectRef {
+        name: "inline-so".to_owned(),
+        namespace: "jobs".to_owned(),
+        scaler_metadata: [("targetValue".to_owned(), "10".to_owned())].into(),
+    };
+    let refused = client.get_metric_spec(inline).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("--max-policy-sets")
+            && refused.message().contains("jobs/inline-so"),
+        "{}",
+        refused.message()
+    );
+    // The file-defined policy set is still served.
+    client.get_metric_spec(worker()).await.unwrap();
+    let _ = running.stop.send(());
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_and_ends_open_streams_with_ok() {
+    let running = start(Limits::default()).await;
+    let mut client = ExternalScalerClient::new(running.channel.clone());
+    let mut activity = client
+        .stream_is_active(worker())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut specs = client
+        .stream_metric_spec(worker())
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(5), activity.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the activity at once");
+    specs.message().await.unwrap().expect("the spec at once");
+
+    // A unary GetMetricSpec whose request body stays open until `release`: the server has the
+    // message but the request is in flight until the body ends.
+    let (release, released) = oneshot::channel::<()>();
+    let body = futures_util::stream::iter([worker()])
+        .chain(futures_util::stream::once(released).filter_map(|_| std::future::ready(None)));
+    let mut grpc = tonic::client::Grpc::new(running.channel.clone());
+    let in_flight = tokio::spawn(async move {
+        grpc.ready().await.unwrap();
+        grpc.client_streaming::<_, ScaledObjectRef, GetMetricSpecResponse, _>(
+            tonic::Request::new(body),
+            PathAndQuery::from_static("/externalscaler.ExternalScaler/GetMetricSpec"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    running.stop.send(()).unwrap();
+    // Open streams end with OK (no error status).
+    let ended = tokio::time::timeout(Duration::from_secs(5), activity.message())
+        .await
+        .expect("StreamIsActive ends on shutdown");
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), specs.message())
+        .await
+        .expect("StreamMetricSpec ends on shutdown");
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+
+    // The in-flight request holds the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !running.run.is_finished(),
+        "run waits for in-flight requests"
+    );
+    release.send(()).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .expect("the in-flight request finishes")
+        .unwrap()
+        .expect("with OK");
+    assert_eq!(
+        response.into_inner().metric_specs[0].metric_name,
+        "ecs-desired-jobs-worker"
+    );
+    let result = tokio::time::timeout(Duration::from_secs(5), running.run)
+        .await
+        .expect("run returns once drained")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    drop(running._dir);
+}

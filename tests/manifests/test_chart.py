@@ -1,0 +1,239 @@
+"""charts/ecs-scaler: linted, rendered with Helm v4 (helm-python-sdk, no cluster), every object
+valid, and the same objects as deploy/."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+from kube_objects import (
+    CHART,
+    NAMESPACE,
+    POLICY_EXAMPLES,
+    RELEASE,
+    by_key,
+    deploy_objects,
+    is_standard,
+    key,
+    load_documents,
+    one,
+    scaler_binary,
+    validate_policy_set,
+    validate_standard,
+)
+
+TLS_VALUES = {
+    "tls": {"secretName": "ecs-scaler-tls", "clientCA": True},
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+}
+
+
+def render(values: dict[str, Any] | None = None, name: str = RELEASE) -> list[dict[str, Any]]:
+    rendered = helm.Chart.load(CHART).render(values=values or {}, name=name, namespace=NAMESPACE)
+    objects = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith(".yaml"):
+            objects.extend(load_documents(text, template))
+    return objects
+
+
+def containers(objects) -> dict[str, Any]:
+    return one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize("values", [{}, TLS_VALUES], ids=["defaults", "tls+servicemonitor"])
+def test_lint_is_clean(values):
+    report = helm.lint(CHART, values=values, strict=True)
+    assert report["total_charts_linted"] == 1
+    assert report["errors"] == [], report
+    assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
+
+
+@pytest.mark.parametrize("values", [{}, TLS_VALUES], ids=["defaults", "tls+servicemonitor"])
+def test_rendered_objects_are_valid(values):
+    objects = render(values)
+    by_key(objects)  # no duplicate
+    for obj in objects:
+        if is_standard(obj):
+            validate_standard(obj)
+        else:
+            assert obj["kind"] == "ServiceMonitor", key(obj)
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+
+
+def _without_helm_labels(obj: dict[str, Any]) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    for label in ("app.kubernetes.io/version", "app.kubernetes.io/managed-by", "helm.sh/chart"):
+        obj["metadata"].get("labels", {}).pop(label, None)
+    obj["metadata"].get("labels", {}).pop("app.kubernetes.io/part-of", None)
+    return obj
+
+
+def test_defaults_render_the_objects_of_deploy():
+    chart = by_key(render())
+    deploy = by_key(list(deploy_objects()))
+    # The Namespace is Helm's (--create-namespace); everything else is the same object.
+    expected = {k for k in deploy if k[0] != "Namespace"}
+    assert set(chart) == expected, f"chart only: {set(chart) - expected}; deploy only: {expected - set(chart)}"
+    for k in expected:
+        assert _without_helm_labels(chart[k])["metadata"].get("labels") == deploy[k]["metadata"].get("labels"), k
+
+
+def test_defaults_match_deploy_field_by_field():
+    chart = by_key(render())
+    deploy = by_key(list(deploy_objects()))
+    same = {
+        ("ClusterRole", "", "ecs-scaler"): ["rules"],
+        ("Role", NAMESPACE, "ecs-scaler-leader-election"): ["rules"],
+        ("ClusterRoleBinding", "", "ecs-scaler"): ["roleRef", "subjects"],
+        ("RoleBinding", NAMESPACE, "ecs-scaler-leader-election"): ["roleRef", "subjects"],
+        ("Service", NAMESPACE, "ecs-scaler"): ["spec"],
+        ("NetworkPolicy", NAMESPACE, "ecs-scaler"): ["spec"],
+        ("PodDisruptionBudget", NAMESPACE, "ecs-scaler"): ["spec"],
+    }
+    for k, fields in same.items():
+        for field in fields:
+            assert chart[k][field] == deploy[k][field], f"{k} {field}"
+    chart_deployment = chart[("Deployment", NAMESPACE, "ecs-scaler")]
+    deploy_deployment = deploy[("Deployment", NAMESPACE, "ecs-scaler")]
+    assert chart_deployment["spec"]["replicas"] == deploy_deployment["spec"]["replicas"]
+    assert chart_deployment["spec"]["selector"] == deploy_deployment["spec"]["selector"]
+    chart_pod = chart_deployment["spec"]["template"]["spec"]
+    deploy_pod = deploy_deployment["spec"]["template"]["spec"]
+    for field in ("serviceAccountName", "securityContext", "volumes", "topologySpreadConstraints"):
+        assert chart_pod[field] == deploy_pod[field], field
+    chart_container, deploy_container = chart_pod["containers"][0], deploy_pod["containers"][0]
+    for field in (
+        "name", "args", "ports", "livenessProbe", "readinessProbe", "resources", "securityContext",
+        "volumeMounts", "imagePullPolicy", "image", "env",
+    ):
+        assert chart_container[field] == deploy_container[field], field
+    # Service accounts: the chart leaves the role ARN to the values.
+    assert "annotations" not in chart[("ServiceAccount", NAMESPACE, "ecs-scaler")]["metadata"]
+
+
+def test_tls_mounts_the_secret_and_passes_the_flags():
+    objects = render(TLS_VALUES)
+    container = containers(objects)
+    assert container["args"] == [
+        "serve", "--policies", "/etc/ecs-scaler/policies",
+        "--tls-cert", "/etc/ecs-scaler/tls/tls.crt",
+        "--tls-key", "/etc/ecs-scaler/tls/tls.key",
+        "--tls-client-ca", "/etc/ecs-scaler/tls/ca.crt",
+    ]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/ecs-scaler/tls")
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[mount["name"]]["secret"] == {"secretName": "ecs-scaler-tls"}
+    # Without clientCA: server TLS only.
+    server_only = containers(render({"tls": {"secretName": "ecs-scaler-tls"}}))
+    assert "--tls-client-ca" not in server_only["args"] and "--tls-cert" in server_only["args"]
+
+
+def test_client_ca_without_a_secret_is_refused():
+    with pytest.raises(helm.HelmError, match="tls.clientCA needs tls.secretName"):
+        render({"tls": {"clientCA": True}})
+
+
+def test_service_monitor_scrapes_metrics_on_the_http_port():
+    objects = render(TLS_VALUES)
+    monitor = one(objects, "ServiceMonitor", "ecs-scaler")
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    service = one(objects, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]} and endpoint["port"] == "http"
+    assert endpoint["path"] == "/metrics"
+    assert not [o for o in render() if o["kind"] == "ServiceMonitor"], "off by default"
+
+
+def test_values_reach_the_objects():
+    values = {
+        "image": {"repository": "111122223333.dkr.ecr.us-east-1.amazonaws.com/ecs-scaler", "tag": "1.2.3", "pullPolicy": "Always"},
+        "replicaCount": 3,
+        "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/x"}},
+        "resources": {"requests": {"cpu": "200m", "memory": "64Mi"}, "limits": {"cpu": "2", "memory": "128Mi"}},
+        "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+        "networkPolicy": {"kedaNamespace": "keda-system"},
+        "podDisruptionBudget": {"minAvailable": 2},
+    }
+    objects = render(values)
+    for obj in objects:
+        if is_standard(obj):
+            validate_standard(obj)
+    container = containers(objects)
+    assert container["image"] == "111122223333.dkr.ecr.us-east-1.amazonaws.com/ecs-scaler:1.2.3"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == values["resources"]
+    assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]
+    assert one(objects, "Deployment")["spec"]["replicas"] == 3
+    assert one(objects, "ServiceAccount")["metadata"]["annotations"] == values["serviceAccount"]["annotations"]
+    grpc_rule = one(objects, "NetworkPolicy")["spec"]["ingress"][0]
+    assert grpc_rule["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda-system"}
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 2
+
+
+def test_network_policy_and_pdb_can_be_turned_off():
+    kinds = {o["kind"] for o in render({"networkPolicy": {"enabled": False}, "podDisruptionBudget": {"enabled": False}})}
+    assert "NetworkPolicy" not in kinds and "PodDisruptionBudget" not in kinds and "Deployment" in kinds
+
+
+def test_another_release_name_keeps_the_objects_wired():
+    objects = render(name="scaling")
+    names = {o["metadata"]["name"] for o in objects}
+    assert "scaling-ecs-scaler" in names
+    deployment = one(objects, "Deployment", "scaling-ecs-scaler")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "scaling-ecs-scaler"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert one(objects, "Service")["spec"]["selector"].items() <= labels.items()
+    assert one(objects, "ClusterRoleBinding")["subjects"][0]["name"] == "scaling-ecs-scaler"
+    configmap = one(objects, "ConfigMap")["metadata"]["name"]
+    assert {"name": "policies", "configMap": {"name": configmap}} in pod["volumes"]
+
+
+def test_policies_become_files_that_ecs_scaler_accepts(tmp_path: Path):
+    checkout = yaml.safe_load((POLICY_EXAMPLES / "checkout.yaml").read_text())
+    orders_text = (POLICY_EXAMPLES / "orders-api.yaml").read_text()
+    web_app = yaml.safe_load((POLICY_EXAMPLES / "web-app.json").read_text())
+    values = {"policies": {"checkout.yaml": checkout, "orders-api.yaml": orders_text, "web-app.yaml": web_app}}
+    data = one(render(values), "ConfigMap")["data"]
+    assert set(data) == set(values["policies"])
+    assert yaml.safe_load(data["checkout.yaml"]) == checkout
+    assert data["orders-api.yaml"].rstrip("\n") == orders_text.rstrip("\n")  # a string is kept as written
+    assert yaml.safe_load(data["web-app.yaml"]) == web_app
+    files = []
+    for name, text in data.items():
+        validate_policy_set(yaml.safe_load(text), f"ConfigMap {name}")
+        files.append(tmp_path / name)
+        files[-1].write_text(text)
+    result = subprocess.run([scaler_binary(), "validate", *map(str, files)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert one(render(), "ConfigMap")["data"] == {}
+
+
+def test_values_schema_refuses_a_misspelt_value():
+    with pytest.raises(helm.HelmError, match="replicas"):
+        render({"replicas": 3})  # the value is replicaCount
+    with pytest.raises(helm.HelmError, match="pullPolicy"):
+        render({"image": {"pullPolicy": "Sometimes"}})
+    with pytest.raises(helm.HelmError):
+        render({"policies": {"checkout.txt": {}}})
+
+
+def test_lint_reports_a_broken_template(tmp_path: Path):
+    """The clean lint above means something: the same chart with a broken template fails."""
+    broken = tmp_path / "ecs-scaler"
+    shutil.copytree(CHART, broken)
+    (broken / "templates" / "broken.yaml").write_text("{{ .Values.missing.deeper }}\n")
+    report = helm.lint(broken, strict=True)
+    assert report["errors"] and "broken.yaml" in report["errors"][0], report

@@ -1,0 +1,348 @@
+"""deploy/: every object valid, hardened, least-privilege, and consistent with the others."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kube_objects import (
+    DEPLOY,
+    EXAMPLES,
+    KEDA_KINDS,
+    NAMESPACE,
+    POLICY_EXAMPLES,
+    ROOT,
+    deploy_files,
+    deploy_objects,
+    example_files,
+    is_standard,
+    key,
+    load_file,
+    one,
+    policy_set_crd,
+    scaler_binary,
+    validate_keda,
+    validate_policy_set,
+    validate_standard,
+)
+
+ALL_FILES = deploy_files() + example_files()
+SELECTOR = {"app.kubernetes.io/name": "ecs-scaler", "app.kubernetes.io/instance": "ecs-scaler"}
+
+# What the scaler does with the Kubernetes API, rule by rule (see deploy/rbac.yaml).
+CLUSTER_RULES = [
+    {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets/status"], "verbs": ["patch"]},
+    {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["get"]},
+    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+LEASE_RULES = [
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+]
+
+
+def test_deploy_and_examples_are_not_empty():
+    assert len(deploy_files()) >= 8, deploy_files()
+    assert len(example_files()) >= 3, example_files()
+
+
+def test_kustomization_lists_every_manifest_of_deploy():
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Kustomization"
+    listed = kustomization["resources"]
+    assert len(listed) == len(set(listed)), listed
+    for entry in listed:
+        assert (DEPLOY / entry).exists(), f"kustomization.yaml lists {entry}, which does not exist"
+    files = {p.name for p in deploy_files()}
+    assert files <= set(listed), f"not in kustomization.yaml: {sorted(files - set(listed))}"
+    # The image the Deployment names is the one kustomization.yaml rewrites.
+    image = one(deploy_objects(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.split(":")[0] in {i["name"] for i in kustomization["images"]}
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_standard_objects_are_valid(path: Path):
+    objects = load_file(path)
+    assert objects, f"{path} has no object"
+    for obj in objects:
+        if is_standard(obj):
+            validate_standard(obj)
+        else:
+            assert obj["kind"] in KEDA_KINDS, f"{path}: {key(obj)} has no schema to validate it"
+
+
+@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.name)
+def test_keda_objects_match_kedas_crds(path: Path):
+    keda = [o for o in load_file(path) if o["kind"] in KEDA_KINDS]
+    assert keda, f"{path} has no KEDA object"
+    for obj in keda:
+        validate_keda(obj)
+
+
+def test_crd_validation_catches_a_mistake():
+    """The KEDA schemas are really applied: a misspelt field and a wrong type are both caught."""
+    obj = load_file(EXAMPLES / "scaledobject-orders-api.yaml")[0]
+    obj["spec"]["pollingInterval"] = "fifteen"
+    with pytest.raises(AssertionError, match="pollingInterval"):
+        validate_keda(obj)
+    auth = one(load_file(EXAMPLES / "scaledobject-web-app-tls.yaml"), "TriggerAuthentication")
+    del auth["spec"]["secretTargetRef"][0]["name"]
+    with pytest.raises(AssertionError, match="'name' is a required property"):
+        validate_keda(auth)
+
+
+def test_standard_validation_catches_a_mistake():
+    import kubernetes_validate
+
+    deployment = json.loads(json.dumps(one(deploy_objects(), "Deployment")))
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFS"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate_standard(deployment)
+
+
+def test_every_namespaced_object_is_in_the_scaler_namespace():
+    for obj in deploy_objects():
+        if obj["kind"] in {"Namespace", "ClusterRole", "ClusterRoleBinding"}:
+            assert "namespace" not in obj["metadata"], key(obj)
+        else:
+            assert obj["metadata"].get("namespace") == NAMESPACE, key(obj)
+    assert one(deploy_objects(), "Namespace")["metadata"]["name"] == NAMESPACE
+
+
+def test_service_account_has_the_irsa_placeholder():
+    sa = one(deploy_objects(), "ServiceAccount", "ecs-scaler")
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/.+", sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
+    text = (DEPLOY / "serviceaccount.yaml").read_text()
+    assert "Pod Identity" in text and "create-pod-identity-association" in text
+
+
+def test_deployment_is_hardened_and_probed():
+    deployment = one(deploy_objects(), "Deployment", "ecs-scaler")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["selector"]["matchLabels"] == SELECTOR
+    pod = spec["template"]["spec"]
+    assert spec["template"]["metadata"]["labels"] == SELECTOR
+    assert pod["serviceAccountName"] == "ecs-scaler"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    [container] = pod["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["runAsNonRoot"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["args"] == ["serve", "--policies", "/etc/ecs-scaler/policies"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"grpc": 9090, "http": 8080}
+    probes = {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+    for probe, path in probes.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory"}, kind
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/etc/ecs-scaler/policies"]]["configMap"]["name"] == "ecs-scaler-policies"
+    one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
+    # With a read-only root, every writable path is a volume.
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_selectors_select_the_scaler_pods():
+    for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        obj = one(deploy_objects(), kind)
+        selector = obj["spec"]["selector" if kind == "PodDisruptionBudget" else "podSelector"]
+        assert selector == {"matchLabels": SELECTOR}, kind
+    assert one(deploy_objects(), "Service")["spec"]["selector"] == SELECTOR
+    assert one(deploy_objects(), "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_service_ports():
+    ports = one(deploy_objects(), "Service", "ecs-scaler")["spec"]["ports"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in ports] == [
+        ("grpc", 9090, "grpc"),
+        ("http", 8080, "http"),
+    ]
+
+
+def test_network_policy_admits_grpc_from_keda_only():
+    spec = one(deploy_objects(), "NetworkPolicy", "ecs-scaler")["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    rules = {rule["ports"][0]["port"]: rule["from"] for rule in spec["ingress"]}
+    assert all(len(rule["ports"]) == 1 for rule in spec["ingress"])
+    assert rules[9090] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]
+    assert rules[8080] == [{"namespaceSelector": {}}]  # any pod of the cluster, nothing outside
+    assert set(rules) == {9090, 8080}
+
+
+def test_rbac_is_least_privilege():
+    objects = deploy_objects()
+    assert one(objects, "ClusterRole", "ecs-scaler")["rules"] == CLUSTER_RULES
+    role = one(objects, "Role")
+    assert role["rules"] == LEASE_RULES
+    subject = [{"kind": "ServiceAccount", "name": "ecs-scaler", "namespace": NAMESPACE}]
+    for binding_kind, role_kind, role_name in (
+        ("ClusterRoleBinding", "ClusterRole", "ecs-scaler"),
+        ("RoleBinding", "Role", role["metadata"]["name"]),
+    ):
+        binding = one(objects, binding_kind)
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name}
+        assert binding["subjects"] == subject
+    forbidden = {"*", "delete", "deletecollection", "escalate", "bind", "impersonate"}
+    for rule in CLUSTER_RULES:  # cluster-wide, nothing is updated: replicas are the HPA's
+        assert not (forbidden | {"update"}) & set(rule["verbs"]), rule
+    for rule in LEASE_RULES:
+        assert not forbidden & set(rule["verbs"]), rule
+
+
+def test_iam_policy_has_only_the_calls_made():
+    policy = json.loads((DEPLOY / "iam-policy.json").read_text())
+    assert policy["Version"] == "2012-10-17"
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {"Scaler", "Importer"}
+    assert sorted(statements["Scaler"]["Action"]) == [
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:GetMetricData",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    ]
+    assert sorted(statements["Importer"]["Action"]) == [
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:DescribeScheduledActions",
+        "cloudwatch:DescribeAlarms",
+    ]
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])
+
+
+def test_iam_policy_names_every_aws_call_of_the_code():
+    """Each SDK operation the source calls (`.operation_name()` on a client) has its action."""
+    policy = json.loads((DEPLOY / "iam-policy.json").read_text())
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    calls = {
+        "get_queue_url": "sqs:GetQueueUrl",
+        "get_queue_attributes": "sqs:GetQueueAttributes",
+        "get_metric_data": "cloudwatch:GetMetricData",
+        "describe_alarms": "cloudwatch:DescribeAlarms",
+        "describe_scalable_targets": "application-autoscaling:DescribeScalableTargets",
+        "describe_scaling_policies": "application-autoscaling:DescribeScalingPolicies",
+        "describe_scheduled_actions": "application-autoscaling:DescribeScheduledActions",
+    }
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.rs"))
+    for call, action in calls.items():
+        assert re.search(rf"\.{call}\(\)", source), f"the code no longer calls {call}: update the IAM policy"
+        assert action in actions
+    assert actions == set(calls.values())
+
+
+def test_dockerfile_is_multi_stage_and_non_root():
+    text = (DEPLOY / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.MULTILINE)
+    assert stages[0] == ("rust:1.95", "builder"), stages
+    runtime = stages[-1][0]
+    assert runtime.startswith("gcr.io/distroless/") and runtime.endswith(":nonroot"), runtime
+    assert "cargo build --release --locked" in text
+    assert re.search(r"^COPY --from=builder ", text, re.MULTILINE)
+    assert re.search(r"^USER 65532", text, re.MULTILINE)
+    assert 'ENTRYPOINT ["/usr/local/bin/ecs-scaler"]' in text
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    assert "target/" in ignored
+
+
+def _scaled_objects():
+    return [o for p in example_files() for o in load_file(p) if o["kind"] == "ScaledObject"]
+
+
+def test_example_triggers_reach_the_service():
+    service = one(deploy_objects(), "Service", "ecs-scaler")
+    grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    address = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{grpc}"
+    types = set()
+    for so in _scaled_objects():
+        for trigger in so["spec"]["triggers"]:
+            types.add(trigger["type"])
+            assert trigger["metadata"]["scalerAddress"] == address, key(so)
+            assert trigger["metricType"] == "AverageValue", key(so)
+    assert types == {"external", "external-push"}
+
+
+def test_example_policies_exist():
+    """Each example trigger names a policy set of examples/policies/ in its namespace."""
+    sets = set()
+    for path in POLICY_EXAMPLES.iterdir():
+        doc = yaml.safe_load(path.read_text())  # JSON is YAML
+        sets.add((doc["metadata"].get("namespace", "default"), doc["metadata"]["name"]))
+    for so in _scaled_objects():
+        for trigger in so["spec"]["triggers"]:
+            namespace = trigger["metadata"].get("policyNamespace", so["metadata"]["namespace"])
+            assert (namespace, trigger["metadata"]["policy"]) in sets, key(so)
+
+
+def test_tls_example_uses_a_trigger_authentication_with_the_three_secrets():
+    tls = [so for so in _scaled_objects() if any(t["metadata"].get("enableTLS") == "true" for t in so["spec"]["triggers"])]
+    assert len(tls) == 1
+    [so] = tls
+    auths = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for p in example_files()
+        for o in load_file(p)
+        if o["kind"] == "TriggerAuthentication"
+    }
+    [trigger] = so["spec"]["triggers"]
+    auth = auths[(so["metadata"]["namespace"], trigger["authenticationRef"]["name"])]
+    params = {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]}
+    assert params == {"caCert", "tlsClientCert", "tlsClientKey"}
+
+
+def test_policy_configmap_documents_pass_ecs_scaler_validate(tmp_path: Path):
+    configmap = one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
+    assert configmap["data"], "the ConfigMap has no policy file"
+    files = []
+    for name, text in configmap["data"].items():
+        assert re.fullmatch(r"[\w.-]+\.(yaml|yml|json)", name), name
+        files.append(tmp_path / name)
+        files[-1].write_text(text)
+    result = subprocess.run(
+        [scaler_binary(), "validate", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_policy_set_crd_is_valid_and_matches_the_rbac():
+    crd = policy_set_crd()
+    validate_standard(crd)
+    rules = one(deploy_objects(), "ClusterRole", "ecs-scaler")["rules"]
+    group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+    assert {"apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "watch"]} in rules
+    assert {"apiGroups": [group], "resources": [f"{plural}/status"], "verbs": ["patch"]} in rules
+    [version] = [v for v in crd["spec"]["versions"] if v["storage"]]
+    assert "status" in version.get("subresources", {}), "the status is written through its subresource"
+    columns = {c["name"] for c in version.get("additionalPrinterColumns", [])}
+    assert {"Min", "Max", "Desired"} <= columns, columns  # what the README's `kubectl get` shows
+
+
+def test_policy_documents_match_the_crd_schema():
+    """The policy files of the ConfigMap and of examples/ are valid ScalingPolicySet objects."""
+    configmap = one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
+    for name, text in configmap["data"].items():
+        validate_policy_set(yaml.safe_load(text), f"deploy/configmap.yaml {name}")
+    for path in sorted(POLICY_EXAMPLES.iterdir()):
+        validate_policy_set(yaml.safe_load(path.read_text()), str(path.relative_to(ROOT)))
+
+
+def test_crd_schema_catches_a_mistake():
+    document = yaml.safe_load((POLICY_EXAMPLES / "checkout.yaml").read_text())
+    document["spec"]["scalableTarget"]["minCapacity"] = "one"
+    with pytest.raises(AssertionError, match="minCapacity"):
+        validate_policy_set(document, "checkout.yaml")

@@ -6,8 +6,8 @@
 //! metric with target 1: the HPA, configured to pass it through, sets the replicas to D.
 //!
 //! How the pieces fit, from data to answer:
-//! - [`sources`]: datapoints arrive (pushed over HTTP now; polled from AWS and Prometheus later)
-//!   into shared feeds, one per distinct source ([`sources::hub`]).
+//! - [`sources`]: datapoints arrive (pushed over HTTP, polled from SQS and Prometheus, fetched in
+//!   batches from CloudWatch) into shared feeds, one per distinct source ([`sources::hub`]).
 //! - [`policy`]: `ScalingPolicySet` documents, validated with every error's field path, compiled
 //!   into index-resolved form; inline trigger metadata compiles into the same model.
 //! - [`engine`]: the hot path. Pure, synchronous, allocation-free: alarms (M of N, missing
@@ -22,8 +22,9 @@
 //! - [`kubernetes`]: in a cluster, `ScalingPolicySet` resources (the CRD is generated from
 //!   [`policy::document`]) and ScaledObjects watched into the registry, scale targets watched
 //!   for the current capacity ([`capacity::kube`]), status written back.
-//! - [`simulate`]: replays a metric trace through the engine, without servers; [`cli`] and
-//!   [`serve`] wire the binary.
+//! - [`simulate`]: replays a metric trace through the engine, without servers, and compares it
+//!   with KEDA + HPA on EKS; [`import`] turns ECS scaling policies into policy sets and
+//!   ScaledObjects; [`cli`] and [`serve`] wire the binary.
 
 pub mod capacity;
 pub mod cli;

@@ -95,23 +95,30 @@ pub type ApiFactory = Arc<dyn Fn(&AwsIdentity) -> Arc<dyn MetricDataApi> + Send 
 pub fn sdk_factory(configs: Arc<AwsConfigs>) -> ApiFactory {
     Arc::new(move |identity: &AwsIdentity| {
         Arc::new(SdkApi {
-            identity: identity.clone(),
-            configs: configs.clone(),
-            client: OnceCell::new(),
+            client: LazyClient::new(identity, &configs),
         }) as Arc<dyn MetricDataApi>
     })
 }
 
-/// CloudWatch through `aws-sdk-cloudwatch`.
-pub struct SdkApi {
+/// A CloudWatch client built on first use from an identity's configuration, with the SDK's own
+/// retries off: callers retry with jittered backoff and count every call.
+pub struct LazyClient {
     identity: AwsIdentity,
     configs: Arc<AwsConfigs>,
     client: OnceCell<aws_sdk_cloudwatch::Client>,
 }
 
-impl SdkApi {
-    /// CloudWatch through a client configured elsewhere (an emulator with fixed credentials in
-    /// tests, a custom HTTP stack).
+impl LazyClient {
+    /// The client of `identity`, built from `configs` when first used.
+    pub fn new(identity: &AwsIdentity, configs: &Arc<AwsConfigs>) -> Self {
+        Self {
+            identity: identity.clone(),
+            configs: configs.clone(),
+            client: OnceCell::new(),
+        }
+    }
+
+    /// A client configured elsewhere (an emulator with fixed credentials in tests).
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> Self {
         Self {
             identity: AwsIdentity::default(),
@@ -120,7 +127,8 @@ impl SdkApi {
         }
     }
 
-    async fn client(&self) -> &aws_sdk_cloudwatch::Client {
+    /// The client.
+    pub async fn get(&self) -> &aws_sdk_cloudwatch::Client {
         self.client
             .get_or_init(|| async {
                 let config = self.configs.get(&self.identity).await;
@@ -131,10 +139,26 @@ impl SdkApi {
             })
             .await
     }
+}
+
+/// CloudWatch through `aws-sdk-cloudwatch`.
+pub struct SdkApi {
+    client: LazyClient,
+}
+
+impl SdkApi {
+    /// CloudWatch through a client configured elsewhere (an emulator with fixed credentials in
+    /// tests, a custom HTTP stack).
+    pub fn from_client(client: aws_sdk_cloudwatch::Client) -> Self {
+        Self {
+            client: LazyClient::from_client(client),
+        }
+    }
 
     async fn call(&self, request: &Request) -> Result<Page, CallError> {
         let output = self
-            .client()
+            .client
+            .get()
             .await
             .get_metric_data()
             .set_metric_data_queries(Some(request.queries.clone()))

@@ -10,14 +10,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
-use tokio::sync::OnceCell;
 
 use super::{AlarmDefinition, AlarmQuery, AlarmStat, FetchedAlarm};
 use crate::engine::alarm::AlarmState;
 use crate::sources::aws::{AwsConfigs, AwsIdentity};
-use crate::sources::cloudwatch::api::{CallError, call_error};
+use crate::sources::cloudwatch::api::{CallError, LazyClient, call_error};
 
 /// CloudWatch's limit on `AlarmNames` per `DescribeAlarms` call (and on `MaxRecords`).
 pub const MAX_NAMES_PER_CALL: usize = 100;
@@ -59,18 +57,14 @@ pub type AlarmsApiFactory = Arc<dyn Fn(&AwsIdentity) -> Arc<dyn DescribeAlarmsAp
 pub fn sdk_factory(configs: Arc<AwsConfigs>) -> AlarmsApiFactory {
     Arc::new(move |identity: &AwsIdentity| {
         Arc::new(SdkAlarmsApi {
-            identity: identity.clone(),
-            configs: configs.clone(),
-            client: OnceCell::new(),
+            client: LazyClient::new(identity, &configs),
         }) as Arc<dyn DescribeAlarmsApi>
     })
 }
 
 /// `DescribeAlarms` through `aws-sdk-cloudwatch`.
 pub struct SdkAlarmsApi {
-    identity: AwsIdentity,
-    configs: Arc<AwsConfigs>,
-    client: OnceCell<aws_sdk_cloudwatch::Client>,
+    client: LazyClient,
 }
 
 impl SdkAlarmsApi {
@@ -78,27 +72,14 @@ impl SdkAlarmsApi {
     /// credentials in tests).
     pub fn from_client(client: aws_sdk_cloudwatch::Client) -> Self {
         Self {
-            identity: AwsIdentity::default(),
-            configs: Arc::new(AwsConfigs::new()),
-            client: OnceCell::new_with(Some(client)),
+            client: LazyClient::from_client(client),
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_cloudwatch::Client {
-        self.client
-            .get_or_init(|| async {
-                let config = self.configs.get(&self.identity).await;
-                let config = aws_sdk_cloudwatch::config::Builder::from(&config)
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                aws_sdk_cloudwatch::Client::from_conf(config)
-            })
-            .await
     }
 
     async fn call(&self, request: &AlarmsRequest) -> Result<AlarmsPage, CallError> {
         let output = self
-            .client()
+            .client
+            .get()
             .await
             .describe_alarms()
             .set_alarm_names(Some(request.names.clone()))

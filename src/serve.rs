@@ -177,15 +177,11 @@ impl Server {
         match &config.policies {
             _ if cluster.is_some() => {}
             Some(dir) => {
-                store::sync_dir(dir, &registry).map_err(|source| ServeError::Policies {
-                    path: dir.clone(),
-                    source,
-                })?;
-                tokio::spawn(store::watch_dir(
-                    dir.clone(),
-                    registry.clone(),
-                    config.reload_interval,
-                ));
+                store::load_and_watch(dir.clone(), registry.clone(), config.reload_interval)
+                    .map_err(|source| ServeError::Policies {
+                        path: dir.clone(),
+                        source,
+                    })?;
             }
             None => {
                 let count = store::load_embedded(&registry)?;

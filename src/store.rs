@@ -95,28 +95,45 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 }
 
 /// Loads `dir` into `registry`, logging every file that fails.
-pub fn sync_dir(dir: &Path, registry: &Registry) -> std::io::Result<DirectoryLoad> {
+pub fn sync_dir(dir: &Path, registry: &Registry) -> std::io::Result<()> {
     let load = load_dir(dir)?;
     for (_, error) in &load.failed {
         error!(%error, "Policy file not loaded; its last good version stays in service.");
     }
     let keep: Vec<PathBuf> = load.failed.iter().map(|(path, _)| path.clone()).collect();
+    let (count, failed) = (load.loaded.len(), load.failed.len());
     let loaded = load
         .loaded
-        .iter()
-        .map(|(path, set)| (Origin::File(path.clone()), set.clone()))
+        .into_iter()
+        .map(|(path, set)| (Origin::File(path), set))
         .collect();
     registry.sync_files(loaded, &keep);
-    info!(directory = %dir.display(), policy_sets = load.loaded.len(), failed = load.failed.len(), "Policy directory loaded.");
-    Ok(load)
+    info!(directory = %dir.display(), policy_sets = count, failed, "Policy directory loaded.");
+    Ok(())
 }
 
-/// Reloads `dir` into `registry` whenever its files change, polling every `interval`.
+/// Loads `dir` into `registry`, then reloads it whenever its files change, polling every
+/// `interval` in a background task.
 ///
-/// The first poll always reloads, so a change made between the initial load and the start of
-/// the watch is not missed (reloading an unchanged policy set keeps its controller).
-pub async fn watch_dir(dir: PathBuf, registry: Arc<Registry>, interval: Duration) {
-    let mut last = Vec::new();
+/// The directory's fingerprint is taken before the first load, so a change made while it loads
+/// is seen by the first poll, and an unchanged directory is not loaded twice.
+pub fn load_and_watch(
+    dir: PathBuf,
+    registry: Arc<Registry>,
+    interval: Duration,
+) -> std::io::Result<()> {
+    let baseline = fingerprint(&dir);
+    sync_dir(&dir, &registry)?;
+    tokio::spawn(watch_dir(dir, registry, interval, baseline));
+    Ok(())
+}
+
+async fn watch_dir(
+    dir: PathBuf,
+    registry: Arc<Registry>,
+    interval: Duration,
+    mut last: Vec<(PathBuf, u64, Option<SystemTime>)>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

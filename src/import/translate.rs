@@ -28,7 +28,7 @@ use crate::policy::document::{
     StepScalingSpec, SuspendedState, TargetTrackingSpec, TreatMissingData,
 };
 use crate::policy::validate::is_valid_period;
-use crate::sources::cloudwatch::is_valid_id;
+use crate::sources::cloudwatch::{is_valid_id, scan_identifiers};
 
 /// The scalable dimension of ECS services.
 pub const ECS_DIMENSION: &str = "ecs:service:DesiredCount";
@@ -516,66 +516,29 @@ fn inline(
     if depth > 10 {
         return Err("its metric math expressions nest more than 10 deep".to_owned());
     }
-    let mut out = String::with_capacity(expression.len());
-    let mut chars = expression.char_indices().peekable();
-    while let Some((start, c)) = chars.next() {
-        if c == '\'' || c == '"' {
-            out.push(c);
-            let mut escaped = false;
-            for (_, inner) in chars.by_ref() {
-                out.push(inner);
-                if escaped {
-                    escaped = false;
-                } else if inner == '\\' {
-                    escaped = true;
-                } else if inner == c {
-                    break;
+    let mut failure = None;
+    let out = scan_identifiers(expression, |identifier, _| {
+        let query = by_id.get(identifier)?;
+        match (&query.expression, &query.metric_stat) {
+            (Some(inner), _) => match inline(inner, by_id, inputs, depth + 1) {
+                Ok(inner) if is_atomic(&inner) => Some(inner),
+                Ok(inner) => Some(format!("({inner})")),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                    None
                 }
+            },
+            (None, Some(stat)) => {
+                inputs.insert(identifier.to_owned(), stat.clone());
+                None
             }
-        } else if c.is_ascii_alphabetic() || c == '_' {
-            let mut end = start + c.len_utf8();
-            while let Some(&(i, next)) = chars.peek() {
-                if next.is_ascii_alphanumeric() || next == '_' {
-                    end = i + next.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            let identifier = &expression[start..end];
-            match by_id.get(identifier) {
-                Some(query) => match (&query.expression, &query.metric_stat) {
-                    (Some(inner), _) => {
-                        let inner = inline(inner, by_id, inputs, depth + 1)?;
-                        if is_atomic(&inner) {
-                            out.push_str(&inner);
-                        } else {
-                            let _ = write!(out, "({inner})");
-                        }
-                    }
-                    (None, Some(stat)) => {
-                        inputs.insert(identifier.to_owned(), stat.clone());
-                        out.push_str(identifier);
-                    }
-                    (None, None) => out.push_str(identifier),
-                },
-                None => out.push_str(identifier),
-            }
-        } else if c.is_ascii_digit() || c == '.' {
-            out.push(c);
-            while let Some(&(_, next)) = chars.peek() {
-                if next.is_ascii_alphanumeric() || next == '.' {
-                    out.push(next);
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
+            (None, None) => None,
         }
+    });
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(out),
     }
-    Ok(out)
 }
 
 /// Whether `expression` is one identifier or one function call, which need no parentheses.

@@ -493,7 +493,8 @@ impl fmt::Display for CloudWatchKey {
 
 /// Calls `visit(identifier, next_char)` for every identifier outside string literals, and
 /// returns the expression with each identifier replaced where `visit` returns a replacement.
-fn scan_identifiers(
+/// String literals and numbers are copied as they are.
+pub(crate) fn scan_identifiers(
     expression: &str,
     mut visit: impl FnMut(&str, Option<char>) -> Option<String>,
 ) -> String {

@@ -1,5 +1,6 @@
 """charts/ecs-scaler: linted, rendered with Helm v4 (helm-python-sdk, no cluster), every object
-valid, and the same objects as deploy/."""
+valid, the same objects as deploy/ by default (cluster mode, `policyStore: kubernetes`), file mode
+with `policyStore: files`, and the same CRD as deploy/crds/."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kube_objects import (
     CHART,
     NAMESPACE,
     POLICY_EXAMPLES,
+    POLICY_SET_CRD,
     RELEASE,
     by_key,
     deploy_objects,
@@ -33,6 +35,13 @@ TLS_VALUES = {
     "tls": {"secretName": "ecs-scaler-tls", "clientCA": True},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
 }
+FILES_VALUES = {
+    "policyStore": "files",
+    "policies": {"orders-api.yaml": (POLICY_EXAMPLES / "orders-api.yaml").read_text()},
+}
+VALUE_SETS = [{}, TLS_VALUES, FILES_VALUES]
+VALUE_SET_IDS = ["defaults", "tls+servicemonitor", "policystore-files"]
+POLICIES_DIR = "/etc/ecs-scaler/policies"
 
 
 def render(values: dict[str, Any] | None = None, name: str = RELEASE) -> list[dict[str, Any]]:
@@ -48,7 +57,13 @@ def containers(objects) -> dict[str, Any]:
     return one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
 
 
-@pytest.mark.parametrize("values", [{}, TLS_VALUES], ids=["defaults", "tls+servicemonitor"])
+def notes(values: dict[str, Any] | None = None) -> str:
+    rendered = helm.Chart.load(CHART).render(values=values or {}, name=RELEASE, namespace=NAMESPACE)
+    [text] = [text for template, text in rendered.items() if template.endswith("/NOTES.txt")]
+    return text
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
 def test_lint_is_clean(values):
     report = helm.lint(CHART, values=values, strict=True)
     assert report["total_charts_linted"] == 1
@@ -56,7 +71,7 @@ def test_lint_is_clean(values):
     assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
 
 
-@pytest.mark.parametrize("values", [{}, TLS_VALUES], ids=["defaults", "tls+servicemonitor"])
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_SET_IDS)
 def test_rendered_objects_are_valid(values):
     objects = render(values)
     by_key(objects)  # no duplicate
@@ -119,11 +134,85 @@ def test_defaults_match_deploy_field_by_field():
     assert "annotations" not in chart[("ServiceAccount", NAMESPACE, "ecs-scaler")]["metadata"]
 
 
+def test_defaults_run_the_scaler_in_cluster_mode():
+    """Stated on its own, not only as "same as deploy/": `serve --kubernetes`, the pod's name and
+    namespace for the status Lease, no policies ConfigMap or volume."""
+    objects = render()
+    container = containers(objects)
+    assert container["args"] == ["serve", "--kubernetes"]
+    env = {e["name"]: e.get("valueFrom") for e in container["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    assert not [o for o in objects if o["kind"] == "ConfigMap"]
+    # The Lease's Role is in the namespace the pods run in (POD_NAMESPACE).
+    assert one(objects, "Role")["metadata"]["namespace"] == one(objects, "Deployment")["metadata"]["namespace"]
+    assert "policyStore: kubernetes" in notes() and "kubectl get scalingpolicysets -A" in notes()
+
+
+def test_policy_store_files_mounts_the_policies_configmap(tmp_path: Path):
+    """`policyStore: files` is the file mode: the ConfigMap of `policies`, mounted read-only,
+    `serve --policies`, and no pod identity (no Lease, no status is written in file mode)."""
+    objects = render(FILES_VALUES, name="scaling")
+    configmap = one(objects, "ConfigMap", "scaling-ecs-scaler-policies")
+    assert configmap["metadata"]["namespace"] == NAMESPACE
+    assert set(configmap["data"]) == {"orders-api.yaml"}
+    container = containers(objects)
+    assert container["args"] == ["serve", "--policies", POLICIES_DIR]
+    assert not {"POD_NAME", "POD_NAMESPACE"} & {e["name"] for e in container["env"]}
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == POLICIES_DIR]
+    assert mount["readOnly"] is True
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mount["name"]] == {"name": mount["name"], "configMap": {"name": "scaling-ecs-scaler-policies"}}
+    assert "emptyDir" in volumes[next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")]
+    # TLS flags follow the policy flags.
+    tls = containers(render({**FILES_VALUES, "tls": {"secretName": "ecs-scaler-tls"}}))
+    assert tls["args"][:3] == ["serve", "--policies", POLICIES_DIR] and "--tls-cert" in tls["args"]
+    # Without policies the ConfigMap is still there, empty, so the mount never dangles.
+    assert one(render({"policyStore": "files"}), "ConfigMap")["data"] == {}
+    assert "policyStore: files" in notes(FILES_VALUES)
+    # The file reaches the scaler as written, and the scaler accepts it.
+    path = tmp_path / "orders-api.yaml"
+    path.write_text(configmap["data"]["orders-api.yaml"])
+    result = subprocess.run([scaler_binary(), "validate", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unknown_policy_store_is_refused():
+    with pytest.raises(helm.HelmError, match=r'policyStore must be "kubernetes" .* or "files" .*not "bogus"'):
+        render({"policyStore": "bogus"})
+    with pytest.raises(helm.HelmError, match="policyStore must be"):
+        render({"policyStore": "Kubernetes"})  # no case folding: the value is passed through as is
+
+
+def test_policies_without_the_files_store_are_refused():
+    """Policy files given to the kubernetes store would never be read: an error, not a silent drop."""
+    with pytest.raises(helm.HelmError, match="policies is only read with policyStore: files"):
+        render({"policies": FILES_VALUES["policies"]})
+
+
+def test_chart_crd_is_deploys_byte_for_byte():
+    """crds/ holds the generated CRD unchanged (regenerate deploy/crds/, then copy it here)."""
+    chart_crd = CHART / "crds" / "scalingpolicysets.yaml"
+    assert chart_crd.read_bytes() == POLICY_SET_CRD.read_bytes(), (
+        "charts/ecs-scaler/crds/scalingpolicysets.yaml differs from deploy/crds/scalingpolicysets.yaml: "
+        "cp deploy/crds/scalingpolicysets.yaml charts/ecs-scaler/crds/"
+    )
+    # And Helm sees it as the chart's only CRD (installed before the templates).
+    crds = helm.Chart.load(CHART).crds
+    assert [c["name"] for c in crds] == ["crds/scalingpolicysets.yaml"], crds
+    # Helm never templates crds/: the default objects hold no CRD of their own.
+    assert not [o for o in render() if o["kind"] == "CustomResourceDefinition"]
+
+
 def test_tls_mounts_the_secret_and_passes_the_flags():
     objects = render(TLS_VALUES)
     container = containers(objects)
     assert container["args"] == [
-        "serve", "--policies", "/etc/ecs-scaler/policies",
+        "serve", "--kubernetes",
         "--tls-cert", "/etc/ecs-scaler/tls/tls.crt",
         "--tls-key", "/etc/ecs-scaler/tls/tls.key",
         "--tls-client-ca", "/etc/ecs-scaler/tls/ca.crt",
@@ -197,15 +286,17 @@ def test_another_release_name_keeps_the_objects_wired():
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert one(objects, "Service")["spec"]["selector"].items() <= labels.items()
     assert one(objects, "ClusterRoleBinding")["subjects"][0]["name"] == "scaling-ecs-scaler"
-    configmap = one(objects, "ConfigMap")["metadata"]["name"]
-    assert {"name": "policies", "configMap": {"name": configmap}} in pod["volumes"]
+    assert one(objects, "RoleBinding")["subjects"][0]["name"] == "scaling-ecs-scaler"
 
 
 def test_policies_become_files_that_ecs_scaler_accepts(tmp_path: Path):
     checkout = yaml.safe_load((POLICY_EXAMPLES / "checkout.yaml").read_text())
     orders_text = (POLICY_EXAMPLES / "orders-api.yaml").read_text()
     web_app = yaml.safe_load((POLICY_EXAMPLES / "web-app.json").read_text())
-    values = {"policies": {"checkout.yaml": checkout, "orders-api.yaml": orders_text, "web-app.yaml": web_app}}
+    values = {
+        "policyStore": "files",
+        "policies": {"checkout.yaml": checkout, "orders-api.yaml": orders_text, "web-app.yaml": web_app},
+    }
     data = one(render(values), "ConfigMap")["data"]
     assert set(data) == set(values["policies"])
     assert yaml.safe_load(data["checkout.yaml"]) == checkout
@@ -218,7 +309,6 @@ def test_policies_become_files_that_ecs_scaler_accepts(tmp_path: Path):
         files[-1].write_text(text)
     result = subprocess.run([scaler_binary(), "validate", *map(str, files)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert one(render(), "ConfigMap")["data"] == {}
 
 
 def test_values_schema_refuses_a_misspelt_value():
@@ -227,7 +317,9 @@ def test_values_schema_refuses_a_misspelt_value():
     with pytest.raises(helm.HelmError, match="pullPolicy"):
         render({"image": {"pullPolicy": "Sometimes"}})
     with pytest.raises(helm.HelmError):
-        render({"policies": {"checkout.txt": {}}})
+        render({"policyStore": "files", "policies": {"checkout.txt": {}}})
+    with pytest.raises(helm.HelmError, match="policyStore"):
+        render({"policyStore": 1})
 
 
 def test_lint_reports_a_broken_template(tmp_path: Path):

@@ -1,4 +1,5 @@
-"""deploy/: every object valid, hardened, least-privilege, and consistent with the others."""
+"""deploy/: every object valid, hardened, least-privilege, consistent with the others, and
+the scaler in cluster mode (`serve --kubernetes`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from kube_objects import (
     KEDA_KINDS,
     NAMESPACE,
     POLICY_EXAMPLES,
+    POLICY_SET_CRD,
     ROOT,
     deploy_files,
     deploy_objects,
@@ -34,14 +36,15 @@ from kube_objects import (
 ALL_FILES = deploy_files() + example_files()
 SELECTOR = {"app.kubernetes.io/name": "ecs-scaler", "app.kubernetes.io/instance": "ecs-scaler"}
 
-# What the scaler does with the Kubernetes API, rule by rule (see deploy/rbac.yaml).
+# What `serve --kubernetes` does with the Kubernetes API, rule by rule (see deploy/rbac.yaml):
+# reflectors list and watch, the status is a server-side apply PATCH, other scale targets are
+# read through /scale, and the status writer's Lease is read, created and updated.
 CLUSTER_RULES = [
-    {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets"], "verbs": ["list", "watch"]},
     {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets/status"], "verbs": ["patch"]},
-    {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["list", "watch"]},
     {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["get"]},
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
 LEASE_RULES = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
@@ -49,8 +52,8 @@ LEASE_RULES = [
 
 
 def test_deploy_and_examples_are_not_empty():
-    assert len(deploy_files()) >= 8, deploy_files()
-    assert len(example_files()) >= 3, example_files()
+    assert len(deploy_files()) >= 7, deploy_files()
+    assert len(example_files()) >= 4, example_files()
 
 
 def test_kustomization_lists_every_manifest_of_deploy():
@@ -62,6 +65,10 @@ def test_kustomization_lists_every_manifest_of_deploy():
         assert (DEPLOY / entry).exists(), f"kustomization.yaml lists {entry}, which does not exist"
     files = {p.name for p in deploy_files()}
     assert files <= set(listed), f"not in kustomization.yaml: {sorted(files - set(listed))}"
+    # The CRD too, so that `kubectl apply -k deploy/` alone gives the scaler what it watches;
+    # nothing else (the examples belong to application namespaces).
+    assert set(listed) - files == {"crds/scalingpolicysets.yaml"}, listed
+    assert (DEPLOY / "crds/scalingpolicysets.yaml").resolve() == POLICY_SET_CRD.resolve()
     # The image the Deployment names is the one kustomization.yaml rewrites.
     image = one(deploy_objects(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.split(":")[0] in {i["name"] for i in kustomization["images"]}
@@ -74,11 +81,17 @@ def test_standard_objects_are_valid(path: Path):
     for obj in objects:
         if is_standard(obj):
             validate_standard(obj)
+        elif obj["kind"] == "ScalingPolicySet":
+            validate_policy_set(obj, str(path.relative_to(ROOT)))
         else:
             assert obj["kind"] in KEDA_KINDS, f"{path}: {key(obj)} has no schema to validate it"
 
 
-@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.name)
+def _scaled_object_files() -> list[Path]:
+    return [p for p in example_files() if p.name.startswith("scaledobject-")]
+
+
+@pytest.mark.parametrize("path", _scaled_object_files(), ids=lambda p: p.name)
 def test_keda_objects_match_kedas_crds(path: Path):
     keda = [o for o in load_file(path) if o["kind"] in KEDA_KINDS]
     assert keda, f"{path} has no KEDA object"
@@ -141,7 +154,9 @@ def test_deployment_is_hardened_and_probed():
     assert security["runAsNonRoot"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["args"] == ["serve", "--policies", "/etc/ecs-scaler/policies"]
+    # Cluster mode: no policy files; ScalingPolicySets, scale targets and ScaledObjects are read
+    # from the API server with the service account.
+    assert container["args"] == ["serve", "--kubernetes"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": 9090, "http": 8080}
     probes = {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}
@@ -151,10 +166,28 @@ def test_deployment_is_hardened_and_probed():
         assert set(container["resources"][kind]) == {"cpu", "memory"}, kind
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes[mounts["/etc/ecs-scaler/policies"]]["configMap"]["name"] == "ecs-scaler-policies"
-    one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
-    # With a read-only root, every writable path is a volume.
+    # With a read-only root, every writable path is a volume: /tmp, and nothing else is mounted
+    # (no policies ConfigMap in cluster mode).
+    assert set(mounts) == {"/tmp"}, mounts
+    assert set(volumes) == {mounts["/tmp"]}, volumes
     assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert not [o for o in deploy_objects() if o["kind"] == "ConfigMap"], "no policies ConfigMap"
+
+
+def test_deployment_passes_the_pod_identity_for_the_status_lease():
+    """POD_NAME (the Lease holder) and POD_NAMESPACE (where the Lease is) from the downward API."""
+    deployment = one(deploy_objects(), "Deployment", "ecs-scaler")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    assert env["POD_NAMESPACE"] == {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
+    assert len(env) == len(container["env"]), "a variable is set twice"
+    # The Role that allows the Lease is in the namespace POD_NAMESPACE resolves to.
+    role = one(deploy_objects(), "Role")
+    assert role["metadata"]["namespace"] == deployment["metadata"]["namespace"] == NAMESPACE
 
 
 def test_selectors_select_the_scaler_pods():
@@ -264,6 +297,10 @@ def _scaled_objects():
     return [o for p in example_files() for o in load_file(p) if o["kind"] == "ScaledObject"]
 
 
+def _example_policy_sets():
+    return [o for p in example_files() for o in load_file(p) if o["kind"] == "ScalingPolicySet"]
+
+
 def test_example_triggers_reach_the_service():
     service = one(deploy_objects(), "Service", "ecs-scaler")
     grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
@@ -305,14 +342,44 @@ def test_tls_example_uses_a_trigger_authentication_with_the_three_secrets():
     assert params == {"caCert", "tlsClientCert", "tlsClientKey"}
 
 
-def test_policy_configmap_documents_pass_ecs_scaler_validate(tmp_path: Path):
-    configmap = one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
-    assert configmap["data"], "the ConfigMap has no policy file"
-    files = []
-    for name, text in configmap["data"].items():
-        assert re.fullmatch(r"[\w.-]+\.(yaml|yml|json)", name), name
-        files.append(tmp_path / name)
-        files[-1].write_text(text)
+def test_example_policy_set_serves_an_example_scaled_object():
+    """deploy/examples/ has a ScalingPolicySet for cluster mode, the one an example trigger names
+    (same name and namespace), scaling the same workload within the same replica envelope."""
+    policy_sets = {(o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o for o in _example_policy_sets()}
+    assert policy_sets, "no ScalingPolicySet in deploy/examples/"
+    served = {}
+    for so in _scaled_objects():
+        for trigger in so["spec"]["triggers"]:
+            namespace = trigger["metadata"].get("policyNamespace", so["metadata"]["namespace"])
+            served[(namespace, trigger["metadata"]["policy"])] = so
+    for id_, policy_set in policy_sets.items():
+        assert id_ in served, f"no example ScaledObject names the ScalingPolicySet {id_}"
+        so = served[id_]
+        ref = policy_set["spec"].get("scaleTargetRef")
+        if ref is not None:  # else the scaler takes the ScaledObject's
+            target = so["spec"]["scaleTargetRef"]
+            assert ref["name"] == target["name"], id_
+            assert ref.get("kind", "Deployment") == target.get("kind", "Deployment"), id_
+            assert ref.get("apiVersion", "apps/v1") == target.get("apiVersion", "apps/v1"), id_
+        # min/maxReplicaCount are the envelope of the ECS bounds, scheduled actions included.
+        spec = policy_set["spec"]
+        bounds = [spec["scalableTarget"]] + [a["scalableTargetAction"] for a in spec.get("scheduledActions", [])]
+        mins = [b["minCapacity"] for b in bounds if "minCapacity" in b]
+        maxes = [b["maxCapacity"] for b in bounds if "maxCapacity" in b]
+        assert so["spec"]["minReplicaCount"] == min(mins), id_
+        assert so["spec"]["maxReplicaCount"] == max(maxes), id_
+
+
+def test_example_policy_set_is_the_one_of_examples_policies():
+    """deploy/examples/scalingpolicyset-orders-api.yaml does not drift from the file that the
+    file-mode examples and the Rust tests use."""
+    [deployed] = load_file(EXAMPLES / "scalingpolicyset-orders-api.yaml")
+    assert deployed == yaml.safe_load((POLICY_EXAMPLES / "orders-api.yaml").read_text())
+
+
+def test_example_policy_sets_pass_ecs_scaler_validate():
+    files = [p for p in example_files() if any(o["kind"] == "ScalingPolicySet" for o in load_file(p))]
+    assert files
     result = subprocess.run(
         [scaler_binary(), "validate", *map(str, files)], capture_output=True, text=True, timeout=60
     )
@@ -324,7 +391,7 @@ def test_policy_set_crd_is_valid_and_matches_the_rbac():
     validate_standard(crd)
     rules = one(deploy_objects(), "ClusterRole", "ecs-scaler")["rules"]
     group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-    assert {"apiGroups": [group], "resources": [plural], "verbs": ["get", "list", "watch"]} in rules
+    assert {"apiGroups": [group], "resources": [plural], "verbs": ["list", "watch"]} in rules
     assert {"apiGroups": [group], "resources": [f"{plural}/status"], "verbs": ["patch"]} in rules
     [version] = [v for v in crd["spec"]["versions"] if v["storage"]]
     assert "status" in version.get("subresources", {}), "the status is written through its subresource"
@@ -333,10 +400,10 @@ def test_policy_set_crd_is_valid_and_matches_the_rbac():
 
 
 def test_policy_documents_match_the_crd_schema():
-    """The policy files of the ConfigMap and of examples/ are valid ScalingPolicySet objects."""
-    configmap = one(deploy_objects(), "ConfigMap", "ecs-scaler-policies")
-    for name, text in configmap["data"].items():
-        validate_policy_set(yaml.safe_load(text), f"deploy/configmap.yaml {name}")
+    """The ScalingPolicySets of deploy/examples/ and the policy files of examples/ are valid
+    ScalingPolicySet objects."""
+    for obj in _example_policy_sets():
+        validate_policy_set(obj, f"deploy/examples {key(obj)}")
     for path in sorted(POLICY_EXAMPLES.iterdir()):
         validate_policy_set(yaml.safe_load(path.read_text()), str(path.relative_to(ROOT)))
 

@@ -18,3 +18,19 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
+
+{{/*
+Where the scaler takes its policy sets from: "kubernetes" (serve --kubernetes: ScalingPolicySet
+resources) or "files" (serve --policies: the ConfigMap of values `policies`). Any other value
+fails the rendering; so do `policies` given to the kubernetes store, which would never read them.
+*/}}
+{{- define "ecs-scaler.policyStore" -}}
+{{- $store := .Values.policyStore | default "kubernetes" -}}
+{{- if not (has $store (list "kubernetes" "files")) -}}
+{{- fail (printf "policyStore must be \"kubernetes\" (ScalingPolicySet resources, serve --kubernetes) or \"files\" (the ConfigMap of values.policies, serve --policies), not %q" (toString $store)) -}}
+{{- end -}}
+{{- if and (eq $store "kubernetes") .Values.policies -}}
+{{- fail "policies is only read with policyStore: files; with policyStore: kubernetes, apply the policy sets as ScalingPolicySet resources instead" -}}
+{{- end -}}
+{{- $store -}}
+{{- end -}}

@@ -15,7 +15,7 @@ use futures_util::future::{Either, select_all};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::capacity::{CapacityObservation, CapacityView};
+use crate::capacity::{CapacityChanges, CapacityObservation, CapacityView};
 use crate::clock::Clock;
 use crate::engine::alarm::AlarmState;
 use crate::engine::history::MetricHistory;
@@ -115,9 +115,22 @@ pub enum Verdict {
     Decided(Decision),
     /// No decision can be made: KEDA should apply its fallback.
     Unavailable {
+        /// What is missing.
+        cause: UnavailableCause,
         /// Why, in words (no credential, no secret).
         reason: String,
     },
+}
+
+/// What keeps a policy set from deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnavailableCause {
+    /// The current capacity of the scale target is not known (not listed yet, or deleted).
+    CapacityUnknown,
+    /// A metric source has delivered nothing within its staleness bound.
+    SourceStale,
+    /// The definitions of the CloudWatch alarms the policy set reads by name are missing.
+    AlarmsUnresolved,
 }
 
 impl Verdict {
@@ -172,6 +185,8 @@ pub struct Controller {
     seen: Vec<Option<u64>>,
     started: DateTime<Utc>,
     capacity: Arc<dyn CapacityView>,
+    /// Changes of the observed scale target (a view that observes one).
+    capacity_changes: Option<CapacityChanges>,
     clock: Arc<dyn Clock>,
     publisher: watch::Sender<Arc<Verdict>>,
     metrics: Arc<Metrics>,
@@ -211,6 +226,10 @@ impl Controller {
             })
             .collect();
         let initial = capacity.observe().map_or(set.min_capacity, |c| c.current);
+        let mut capacity_changes = capacity.changes();
+        if let Some(changes) = &mut capacity_changes {
+            changes.mark_unchanged();
+        }
         let (publisher, receiver) = watch::channel(Arc::new(Verdict::Pending));
         let controller = Self {
             seen: vec![None; feeds.len()],
@@ -222,6 +241,7 @@ impl Controller {
             observed: None,
             undelivered: None,
             capacity,
+            capacity_changes,
             clock,
             publisher,
             metrics,
@@ -242,12 +262,16 @@ impl Controller {
     fn decide(&mut self, now: DateTime<Utc>) -> Verdict {
         let Some(capacity) = self.capacity.observe() else {
             return Verdict::Unavailable {
+                cause: UnavailableCause::CapacityUnknown,
                 reason: "the current capacity of the scale target is unknown".to_owned(),
             };
         };
         self.ingest(capacity.current);
         if let Some(reason) = self.staleness(now) {
-            return Verdict::Unavailable { reason };
+            return Verdict::Unavailable {
+                cause: UnavailableCause::SourceStale,
+                reason,
+            };
         }
         let observes = self.capacity.observes_target();
         let mut capacity = capacity;
@@ -391,7 +415,7 @@ impl Controller {
                     );
                 }
             }
-            Verdict::Unavailable { reason } => {
+            Verdict::Unavailable { reason, .. } => {
                 unavailable.set(1);
                 if !matches!(previous, Verdict::Unavailable { .. }) {
                     warn!(policy_set = %set.id, %reason, "Policy set cannot decide.");
@@ -401,7 +425,8 @@ impl Controller {
         }
     }
 
-    /// Evaluates on every tick, scheduled action and feed change, until the task is aborted.
+    /// Evaluates on every tick, scheduled action, feed change and change of the observed scale
+    /// target, until the task is aborted.
     pub async fn run(mut self) {
         let mut ticker = tokio::time::interval(self.config.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -433,9 +458,19 @@ impl Controller {
                         .map(|trusted| Box::pin(trusted.receiver.changed())),
                 ))
             };
+            let target_changed = match &mut self.capacity_changes {
+                Some(changes) => Either::Left(changes.changed()),
+                None => Either::Right(std::future::pending()),
+            };
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = schedule => {}
+                changed = target_changed => {
+                    if changed.is_err() {
+                        // The watch stopped: follow the tick.
+                        self.capacity_changes = None;
+                    }
+                }
                 (changed, _, _) = feed_changed => {
                     if changed.is_err() {
                         // A feed without a source: wait for the tick instead of spinning.

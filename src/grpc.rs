@@ -169,7 +169,7 @@ fn desired(handle: &PolicySetHandle, verdict: &Verdict) -> Result<u32, Status> {
             "policy set {} has not been evaluated yet",
             handle.set.id
         ))),
-        Verdict::Unavailable { reason } => Err(Status::unavailable(format!(
+        Verdict::Unavailable { reason, .. } => Err(Status::unavailable(format!(
             "policy set {}: {reason}",
             handle.set.id
         ))),

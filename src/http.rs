@@ -187,7 +187,7 @@ impl DecisionView {
         };
         match verdict.as_ref() {
             Verdict::Pending => {}
-            Verdict::Unavailable { reason } => {
+            Verdict::Unavailable { reason, .. } => {
                 view.status = "Unavailable";
                 view.unavailable_reason = Some(reason.clone());
             }

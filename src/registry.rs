@@ -17,7 +17,7 @@
 //! so does the last good one when an alarm disappears or changes into something unsupported.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,10 +28,10 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tracing::{error, info, warn};
 
-use crate::capacity::CapacitySource;
 use crate::capacity::assumed::AssumedCapacity;
+use crate::capacity::{CapacitySource, CapacityView};
 use crate::clock::Clock;
-use crate::controller::{Controller, ControllerConfig, Verdict};
+use crate::controller::{Controller, ControllerConfig, UnavailableCause, Verdict};
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
 use crate::policy::document::ScalingPolicySet;
@@ -54,7 +54,12 @@ pub enum Origin {
         fingerprint: u64,
     },
     /// A `ScalingPolicySet` custom resource (`serve --kubernetes`).
-    Cluster,
+    Cluster {
+        /// The resource's `metadata.uid`.
+        uid: Option<String>,
+        /// The `metadata.generation` the served version was compiled from.
+        generation: Option<i64>,
+    },
 }
 
 /// A served policy set: its definition and its latest verdict.
@@ -125,6 +130,8 @@ struct Entry {
     origin: Origin,
     /// The controller; `None` while the policy set waits for its CloudWatch alarms.
     task: Option<AbortHandle>,
+    /// The view of the scale target the controller reads (`None`: the assumed capacity).
+    capacity: Option<Arc<dyn CapacityView>>,
 }
 
 impl Drop for Entry {
@@ -236,6 +243,14 @@ impl Registry {
             .collect();
         all.sort_by(|a, b| a.set.id.cmp(&b.set.id));
         all
+    }
+
+    /// Where the served version of `id` was defined.
+    pub fn origin(&self, id: &PolicySetId) -> Option<Origin> {
+        let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+        sets.get(&id.namespace)?
+            .get(&id.name)
+            .map(|e| e.origin.clone())
     }
 
     /// Number of served policy sets.
@@ -385,46 +400,93 @@ impl Registry {
     fn serve(&self, set: CompiledPolicySet, origin: Origin) -> (PolicySetHandle, bool) {
         let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
         let names = sets.entry(set.id.namespace.clone()).or_default();
-        let previous = names.get(&set.id.name);
-        if let Some(entry) = previous
+        if let Some(entry) = names.get_mut(&set.id.name)
             && entry.handle.set.document == set.document
         {
+            entry.origin = origin;
             return (entry.handle.clone(), false);
         }
-        let carried = previous
+        let carried = names
+            .get(&set.id.name)
             .and_then(|e| e.handle.verdict().decision().map(|d| d.desired))
             .or(self.config.initial_capacity)
             .unwrap_or(set.min_capacity);
-        let id = set.id.clone();
         let set = Arc::new(set);
+        let capacity = self
+            .capacity_source
+            .get()
+            .and_then(|source| source.view(&set));
+        let name = set.id.name.clone();
+        let entry = self.start(set, origin, capacity, carried);
+        let handle = entry.handle.clone();
+        names.insert(name, entry);
+        drop(sets);
+        self.after_change();
+        (handle, true)
+    }
+
+    /// Starts the controller of `set`, reading `capacity` (or assuming it, from `carried`).
+    fn start(
+        &self,
+        set: Arc<CompiledPolicySet>,
+        origin: Origin,
+        capacity: Option<Arc<dyn CapacityView>>,
+        carried: u32,
+    ) -> Entry {
         let (controller, verdicts) = Controller::new(
             set.clone(),
             &self.config.hub,
-            self.capacity_source
-                .get()
-                .and_then(|source| source.view(&set))
+            capacity
+                .clone()
                 .unwrap_or_else(|| Arc::new(AssumedCapacity::new(carried))),
             self.config.clock.clone(),
             self.config.metrics.clone(),
             self.config.controller,
         );
         let task = tokio::spawn(controller.run()).abort_handle();
-        let handle = PolicySetHandle {
-            metric_name: keda_metric_name(&id).into(),
-            set,
-            verdicts,
-        };
-        names.insert(
-            id.name.clone(),
-            Entry {
-                handle: handle.clone(),
-                origin,
-                task: Some(task),
+        Entry {
+            handle: PolicySetHandle {
+                metric_name: keda_metric_name(&set.id).into(),
+                set,
+                verdicts,
             },
-        );
+            origin,
+            task: Some(task),
+            capacity,
+        }
+    }
+
+    /// Restarts the controller of every policy set whose capacity source now gives another
+    /// view (in a cluster: a ScaledObject naming it appeared, went, or changed its target),
+    /// from the capacity it last decided. Returns how many were restarted.
+    pub fn refresh_capacity_views(&self) -> usize {
+        let Some(source) = self.capacity_source.get() else {
+            return 0;
+        };
+        let mut restarted = Vec::new();
+        let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in sets.values_mut().flat_map(HashMap::values_mut) {
+            if entry.task.is_none() {
+                continue; // Waiting for its CloudWatch alarms: resolved with the current view.
+            }
+            let view = source.view(&entry.handle.set);
+            if same_view(view.as_ref(), entry.capacity.as_ref()) {
+                continue;
+            }
+            let set = entry.handle.set.clone();
+            let carried = entry
+                .handle
+                .verdict()
+                .decision()
+                .map_or(set.min_capacity, |d| d.desired);
+            restarted.push(set.id.clone());
+            *entry = self.start(set, entry.origin.clone(), view, carried);
+        }
         drop(sets);
-        self.after_change();
-        (handle, true)
+        for id in &restarted {
+            info!(policy_set = %id, "Policy set restarted with the capacity of its new scale target.");
+        }
+        restarted.len()
     }
 
     /// Starts resolving the CloudWatch alarms of `set` (unless the same document is being
@@ -440,6 +502,7 @@ impl Registry {
         }
         let set = Arc::new(set);
         let (pending, verdicts) = watch::channel(Arc::new(Verdict::Unavailable {
+            cause: UnavailableCause::AlarmsUnresolved,
             reason: waiting_reason(&set),
         }));
         let (handle, added) = {
@@ -458,6 +521,7 @@ impl Registry {
                         handle: handle.clone(),
                         origin: origin.clone(),
                         task: None,
+                        capacity: None,
                     };
                     names.insert(id.name.clone(), entry);
                     (handle, true)
@@ -530,19 +594,41 @@ impl Registry {
     /// Makes the file-defined policy sets exactly `loaded`, keeping those defined by the files
     /// in `keep` (files that failed to load keep their last good definition).
     pub fn sync_files(&self, loaded: Vec<(Origin, CompiledPolicySet)>, keep: &[PathBuf]) {
-        let wanted: Vec<PolicySetId> = loaded.iter().map(|(_, set)| set.id.clone()).collect();
+        self.sync_defined(loaded, |_, origin| match origin {
+            Origin::File(path) => !keep.contains(path),
+            Origin::Embedded(_) | Origin::Cluster { .. } => true,
+            Origin::Inline { .. } => false,
+        });
+    }
+
+    /// Makes the cluster-defined policy sets exactly `loaded` and those in `unchanged` (served
+    /// as they are: their resource did not change, or its new version does not compile).
+    pub fn sync_cluster(
+        &self,
+        loaded: Vec<(Origin, CompiledPolicySet)>,
+        unchanged: &HashSet<PolicySetId>,
+    ) {
+        self.sync_defined(loaded, |id, origin| match origin {
+            Origin::Inline { .. } => false,
+            _ => !unchanged.contains(id),
+        });
+    }
+
+    /// Serves `loaded` and removes every other policy set that `replaced` says the sync
+    /// defines (not inline ones, not kept ones).
+    fn sync_defined(
+        &self,
+        loaded: Vec<(Origin, CompiledPolicySet)>,
+        replaced: impl Fn(&PolicySetId, &Origin) -> bool,
+    ) {
+        let wanted: HashSet<&PolicySetId> = loaded.iter().map(|(_, set)| &set.id).collect();
         let stale: Vec<PolicySetId> = {
             let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
             sets.values()
                 .flat_map(|names| names.values())
-                .filter(|entry| match &entry.origin {
-                    Origin::File(path) => !keep.contains(path),
-                    Origin::Embedded(_) => true,
-                    Origin::Inline { .. } => false,
-                    Origin::Cluster => true,
-                })
-                .map(|entry| entry.handle.set.id.clone())
-                .filter(|id| !wanted.contains(id))
+                .map(|entry| (&entry.handle.set.id, &entry.origin))
+                .filter(|(id, origin)| replaced(id, origin) && !wanted.contains(id))
+                .map(|(id, _)| id.clone())
                 .collect()
         };
         for id in stale {
@@ -664,6 +750,7 @@ async fn resolve_alarms(
                 warn!(policy_set = %set.id, %reason, "CloudWatch alarms not resolved; a version already served stays in service.");
             }
             pending.send_replace(Arc::new(Verdict::Unavailable {
+                cause: UnavailableCause::AlarmsUnresolved,
                 reason: reason.clone(),
             }));
         }
@@ -676,6 +763,15 @@ async fn resolve_alarms(
         if changed.await.0.is_err() {
             return;
         }
+    }
+}
+
+/// Whether two capacity views are the same object (both `None`: both assumed).
+fn same_view(a: Option<&Arc<dyn CapacityView>>, b: Option<&Arc<dyn CapacityView>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
+        (None, None) => true,
+        _ => false,
     }
 }
 

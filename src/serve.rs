@@ -283,7 +283,9 @@ pub async fn serve_with(config: ServeConfig, kubernetes: bool) -> Result<(), Ser
 /// Watches ScaledObjects (until they are listed), then ScalingPolicySets into `registry`, and
 /// makes new controllers read their capacity from their scale targets.
 fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
-    use crate::kubernetes::policies::{KubeCapacitySource, ScaledObjects, watch_policy_sets};
+    use crate::kubernetes::policies::{
+        KubeCapacitySource, ScaledObjects, follow_scale_targets, watch_policy_sets,
+    };
     let (scaled_objects, task) = ScaledObjects::watch(client.clone());
     tokio::spawn(task);
     registry.set_capacity_source(Arc::new(KubeCapacitySource::new(
@@ -307,6 +309,10 @@ fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
             .with_lease(lease)
             .run(),
     );
+    tokio::spawn(follow_scale_targets(
+        scaled_objects.clone(),
+        Arc::downgrade(registry),
+    ));
     let registry = registry.clone();
     tokio::spawn(async move {
         scaled_objects.ready().await;

@@ -572,7 +572,7 @@ async fn a_cloudwatch_alarm_read_by_name_is_evaluated_and_drives_a_step_policy()
     registry.insert(set, Origin::Embedded("test"));
     let verdict = registry.get("shop", "web").unwrap().verdict();
     assert!(
-        matches!(verdict.as_ref(), Verdict::Unavailable { reason } if reason.contains("`web-backlog-peak`")),
+        matches!(verdict.as_ref(), Verdict::Unavailable { reason, .. } if reason.contains("`web-backlog-peak`")),
         "{verdict:?}"
     );
 

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{CapacityObservation, CapacityView};
+use super::{CapacityChanges, CapacityObservation, CapacityView};
 use crate::policy::document::ScaleTargetRef;
 
 /// How often the `/scale` subresource of a kind that cannot be watched is read.
@@ -214,6 +214,10 @@ impl CapacityView for KubeCapacity {
 
     fn observes_target(&self) -> bool {
         true
+    }
+
+    fn changes(&self) -> Option<CapacityChanges> {
+        Some(self.subscribe())
     }
 }
 

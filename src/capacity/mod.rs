@@ -30,7 +30,16 @@ pub trait CapacityView: Send + Sync + 'static {
     fn observes_target(&self) -> bool {
         false
     }
+
+    /// A receiver that sees every change of the observed target, for a view that observes
+    /// one: the scaler then decides as soon as a change shows, not at its next tick.
+    fn changes(&self) -> Option<CapacityChanges> {
+        None
+    }
 }
+
+/// Changes of an observed scale target.
+pub type CapacityChanges = tokio::sync::watch::Receiver<Option<kube::TargetState>>;
 
 /// Where a served policy set's [`CapacityView`] comes from (in a cluster: its scale target).
 pub trait CapacitySource: Send + Sync + 'static {

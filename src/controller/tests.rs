@@ -125,7 +125,7 @@ async fn silent_source_becomes_unavailable_after_its_staleness_bound() {
     assert!(matches!(*controller.step(), Verdict::Decided(_)));
     tokio::time::advance(Duration::from_secs(301)).await;
     let verdict = controller.step();
-    let Verdict::Unavailable { reason } = verdict.as_ref() else {
+    let Verdict::Unavailable { reason, .. } = verdict.as_ref() else {
         panic!("expected unavailable, got {verdict:?}");
     };
     assert!(reason.contains("metric `backlog`"), "{reason}");
@@ -150,7 +150,7 @@ async fn unknown_capacity_is_unavailable_never_zero() {
     let mut f = fixture(Arc::new(UnknownCapacity));
     let verdict = f.controller.as_mut().unwrap().step();
     assert!(
-        matches!(verdict.as_ref(), Verdict::Unavailable { reason } if reason.contains("capacity")),
+        matches!(verdict.as_ref(), Verdict::Unavailable { reason, .. } if reason.contains("capacity")),
         "{verdict:?}"
     );
 }

@@ -11,20 +11,22 @@
 //! names the policy set (`policy`, `policyNamespace`; inline metadata names the policy set like
 //! the ScaledObject). [`KubeCapacitySource`] then watches that target for the current capacity.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tracing::{error, info, warn};
 
 use super::ScalingPolicySetResource;
 use super::crd::to_document;
 use crate::capacity::kube::KubeCapacity;
-use crate::capacity::{CapacitySource, CapacityView};
+use crate::capacity::{CapacityChanges, CapacityObservation, CapacitySource, CapacityView};
 use crate::policy::document::ScaleTargetRef;
 use crate::policy::{CompiledPolicySet, PolicySetId, compile};
 use crate::registry::{Origin, Registry};
@@ -39,30 +41,40 @@ pub struct SyncReport {
 }
 
 /// Makes the cluster-defined policy sets of `registry` exactly `resources`, keeping the last
-/// good version of those that do not compile.
+/// good version of those that do not compile. A resource whose uid and generation are those of
+/// the served version is not compiled again.
 pub fn sync(resources: &[Arc<ScalingPolicySetResource>], registry: &Registry) -> SyncReport {
     let mut report = SyncReport::default();
     let mut loaded = Vec::new();
+    let mut unchanged = HashSet::new();
     for resource in resources {
-        let document = to_document(resource);
-        match compile(&document) {
+        let id = PolicySetId::new(
+            resource.namespace().unwrap_or_else(|| "default".to_owned()),
+            resource.name_any(),
+        );
+        let origin = Origin::Cluster {
+            uid: resource.uid(),
+            generation: resource.metadata.generation,
+        };
+        if resource.metadata.generation.is_some() && registry.origin(&id) == Some(origin.clone()) {
+            report.loaded += 1;
+            unchanged.insert(id);
+            continue;
+        }
+        match compile(&to_document(resource)) {
             Ok(set) => {
                 report.loaded += 1;
-                loaded.push((Origin::Cluster, set));
+                loaded.push((origin, set));
             }
             Err(errors) => {
-                let namespace = resource.namespace().unwrap_or_else(|| "default".to_owned());
-                let name = resource.name_any();
-                error!(policy_set = %format!("{namespace}/{name}"), %errors,
+                error!(policy_set = %id, %errors,
                     "ScalingPolicySet not loaded; its last good version stays in service.");
-                report.failed.push(format!("{namespace}/{name}: {errors}"));
-                if let Some(handle) = registry.get(&namespace, &name) {
-                    loaded.push((Origin::Cluster, CompiledPolicySet::clone(&handle.set)));
-                }
+                report.failed.push(format!("{id}: {errors}"));
+                unchanged.insert(id);
             }
         }
     }
-    registry.sync_files(loaded, &[]);
+    registry.sync_cluster(loaded, &unchanged);
     report
 }
 
@@ -94,6 +106,18 @@ pub async fn watch_policy_sets(client: Client, registry: Arc<Registry>) {
     }
 }
 
+/// Restarts the policy sets of `registry` whose scale target changes with the ScaledObjects (one
+/// created, deleted or retargeted after its policy set started), until the registry goes.
+pub async fn follow_scale_targets(objects: ScaledObjects, registry: Weak<Registry>) {
+    let mut targets = objects.changes();
+    while targets.changed().await.is_ok() {
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        registry.refresh_capacity_views();
+    }
+}
+
 /// KEDA's `ScaledObject`, read as a dynamic object (its CRD is KEDA's).
 pub fn scaled_object_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -103,10 +127,15 @@ pub fn scaled_object_resource() -> ApiResource {
     ))
 }
 
-/// The ScaledObjects of the cluster, as a reflector keeps them.
+/// The scale target of each policy set a ScaledObject's scaler trigger serves.
+type TargetIndex = HashMap<PolicySetId, ScaleTargetRef>;
+
+/// The ScaledObjects of the cluster, as a reflector keeps them, indexed by the policy set their
+/// scaler triggers serve.
 #[derive(Clone)]
 pub struct ScaledObjects {
     store: Store<DynamicObject>,
+    targets: watch::Receiver<Arc<TargetIndex>>,
 }
 
 impl ScaledObjects {
@@ -116,17 +145,40 @@ impl ScaledObjects {
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
+        let (index, targets) = watch::channel(Arc::new(TargetIndex::new()));
+        let store = reader.clone();
         let task = async move {
             let mut events = reflector::reflector(writer, watcher(api, watcher::Config::default()))
                 .default_backoff()
                 .boxed();
             while let Some(event) = events.next().await {
-                if let Err(error) = event {
-                    warn!(%error, "Watch of ScaledObjects failed; relisting.");
+                match event {
+                    Ok(
+                        watcher::Event::InitDone
+                        | watcher::Event::Apply(_)
+                        | watcher::Event::Delete(_),
+                    ) => {
+                        let targets = index_targets(&store.state());
+                        index.send_if_modified(|current| {
+                            let changed = **current != targets;
+                            if changed {
+                                *current = Arc::new(targets);
+                            }
+                            changed
+                        });
+                    }
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                    Err(error) => warn!(%error, "Watch of ScaledObjects failed; relisting."),
                 }
             }
         };
-        (Self { store: reader }, task)
+        (
+            Self {
+                store: reader,
+                targets,
+            },
+            task,
+        )
     }
 
     /// Waits until the first list is complete.
@@ -136,34 +188,52 @@ impl ScaledObjects {
 
     /// The scale target of the ScaledObject whose scaler trigger serves policy set `id`.
     pub fn target_for(&self, id: &PolicySetId) -> Option<ScaleTargetRef> {
-        self.store
-            .state()
-            .iter()
-            .find(|object| serves(object, id))
-            .and_then(|object| scale_target(object))
+        self.targets.borrow().get(id).cloned()
+    }
+
+    /// A receiver that sees every change of the scale targets of the policy sets.
+    pub fn changes(&self) -> watch::Receiver<Arc<TargetIndex>> {
+        self.targets.clone()
     }
 }
 
-/// Whether one of the ScaledObject's triggers asks this scaler for policy set `id`.
-fn serves(object: &DynamicObject, id: &PolicySetId) -> bool {
+/// The scale target of each policy set the ScaledObjects' scaler triggers serve (the first
+/// ScaledObject by namespace and name wins when two serve one policy set).
+fn index_targets(objects: &[Arc<DynamicObject>]) -> TargetIndex {
+    let mut sorted: Vec<&Arc<DynamicObject>> = objects.iter().collect();
+    sorted.sort_by_key(|object| (object.namespace(), object.name_any()));
+    let mut index = TargetIndex::new();
+    for object in sorted {
+        let Some(target) = scale_target(object) else {
+            continue;
+        };
+        for id in served_policy_sets(object) {
+            index.entry(id).or_insert_with(|| target.clone());
+        }
+    }
+    index
+}
+
+/// The policy sets the ScaledObject's `external`/`external-push` triggers ask this scaler for.
+fn served_policy_sets(object: &DynamicObject) -> Vec<PolicySetId> {
     let namespace = object.namespace().unwrap_or_else(|| "default".to_owned());
     let Some(triggers) = object.data["spec"]["triggers"].as_array() else {
-        return false;
+        return Vec::new();
     };
-    triggers.iter().any(|trigger| {
-        let kind = trigger["type"].as_str().unwrap_or_default();
-        if kind != "external" && kind != "external-push" {
-            return false;
-        }
-        let metadata = &trigger["metadata"];
-        let name = metadata["policy"]
-            .as_str()
-            .map_or_else(|| object.name_any(), str::to_owned);
-        let policy_namespace = metadata["policyNamespace"]
-            .as_str()
-            .map_or_else(|| namespace.clone(), str::to_owned);
-        name == id.name && policy_namespace == id.namespace
-    })
+    triggers
+        .iter()
+        .filter(|trigger| matches!(trigger["type"].as_str(), Some("external" | "external-push")))
+        .map(|trigger| {
+            let metadata = &trigger["metadata"];
+            let name = metadata["policy"]
+                .as_str()
+                .map_or_else(|| object.name_any(), str::to_owned);
+            let policy_namespace = metadata["policyNamespace"]
+                .as_str()
+                .map_or_else(|| namespace.clone(), str::to_owned);
+            PolicySetId::new(policy_namespace, name)
+        })
+        .collect()
 }
 
 /// A ScaledObject's `spec.scaleTargetRef` (KEDA's defaults: `apps/v1`, `Deployment`).
@@ -179,12 +249,43 @@ fn scale_target(object: &DynamicObject) -> Option<ScaleTargetRef> {
 /// Namespace, `apiVersion`, `kind` and name of a scale target.
 type TargetKey = (String, Option<String>, Option<String>, String);
 
+/// A watched scale target; the watch stops when the last policy set reading it goes.
+struct WatchedTarget {
+    view: KubeCapacity,
+    watch: AbortHandle,
+}
+
+impl Drop for WatchedTarget {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+impl CapacityView for WatchedTarget {
+    fn observe(&self) -> Option<CapacityObservation> {
+        self.view.observe()
+    }
+
+    fn record_decision(&self, desired: u32) {
+        self.view.record_decision(desired);
+    }
+
+    fn observes_target(&self) -> bool {
+        self.view.observes_target()
+    }
+
+    fn changes(&self) -> Option<CapacityChanges> {
+        self.view.changes()
+    }
+}
+
 /// The capacity of each policy set read from its scale target: the spec's `scaleTargetRef`, or
-/// the target of the ScaledObject that uses it. One watch per distinct target, shared.
+/// the target of the ScaledObject that uses it. One watch per distinct target, shared by the
+/// policy sets reading it, and stopped when the last of them goes.
 pub struct KubeCapacitySource {
     client: Client,
     scaled_objects: Option<ScaledObjects>,
-    views: Mutex<HashMap<TargetKey, KubeCapacity>>,
+    views: Mutex<HashMap<TargetKey, Weak<WatchedTarget>>>,
 }
 
 impl KubeCapacitySource {
@@ -197,8 +298,8 @@ impl KubeCapacitySource {
         }
     }
 
-    /// The view of `target` in `namespace`, watched from the first request on.
-    pub fn target_view(&self, namespace: &str, target: &ScaleTargetRef) -> KubeCapacity {
+    /// The view of `target` in `namespace`: the one already watched, or a new watch.
+    pub fn target_view(&self, namespace: &str, target: &ScaleTargetRef) -> Arc<dyn CapacityView> {
         let key = (
             namespace.to_owned(),
             target.api_version.clone(),
@@ -206,14 +307,23 @@ impl KubeCapacitySource {
             target.name.clone(),
         );
         let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
-        views
-            .entry(key)
-            .or_insert_with(|| {
-                let (view, task) = KubeCapacity::watch(self.client.clone(), namespace, target);
-                tokio::spawn(task);
-                view
-            })
-            .clone()
+        if let Some(watched) = views.get(&key).and_then(Weak::upgrade) {
+            return watched;
+        }
+        views.retain(|_, watched| watched.strong_count() > 0);
+        let (view, task) = KubeCapacity::watch(self.client.clone(), namespace, target);
+        let watched = Arc::new(WatchedTarget {
+            view,
+            watch: tokio::spawn(task).abort_handle(),
+        });
+        views.insert(key, Arc::downgrade(&watched));
+        watched
+    }
+
+    /// How many scale targets are watched.
+    pub fn watched_targets(&self) -> usize {
+        let views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        views.values().filter(|w| w.strong_count() > 0).count()
     }
 }
 
@@ -224,7 +334,7 @@ impl CapacitySource for KubeCapacitySource {
                 .as_ref()
                 .and_then(|objects| objects.target_for(&set.id))
         })?;
-        Some(Arc::new(self.target_view(&set.id.namespace, &target)))
+        Some(self.target_view(&set.id.namespace, &target))
     }
 }
 

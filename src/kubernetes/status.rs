@@ -20,9 +20,9 @@ use tracing::{debug, warn};
 use super::ScalingPolicySetResource;
 use super::crd::{Condition, LastDecision, ScalingPolicySetStatus};
 use super::lease::LeaseLock;
-use crate::controller::Verdict;
+use crate::controller::{UnavailableCause, Verdict};
 use crate::policy::{CompiledPolicySet, PolicySetId};
-use crate::registry::Registry;
+use crate::registry::{Origin, Registry};
 
 /// The field manager of the status.
 pub const FIELD_MANAGER: &str = "ecs-scaler";
@@ -47,7 +47,7 @@ fn condition(
 }
 
 /// The status a verdict stands for; conditions whose `status` did not change keep their
-/// `lastTransitionTime` from `previous`.
+/// `lastTransitionTime` from `previous`. `observedGeneration` is left to the caller.
 pub fn status_of(
     set: &CompiledPolicySet,
     verdict: &Verdict,
@@ -77,15 +77,21 @@ pub fn status_of(
                 reasons: decision.reasons.iter().map(|r| r.describe(set)).collect(),
             }),
         ),
-        Verdict::Unavailable { reason } => {
-            let capacity_unknown = reason.contains("capacity");
+        Verdict::Unavailable { cause, reason } => {
+            let sources = match cause {
+                UnavailableCause::CapacityUnknown => {
+                    condition("SourcesHealthy", "Unknown", "CapacityUnknown", reason, now)
+                }
+                UnavailableCause::SourceStale => {
+                    condition("SourcesHealthy", "False", "SourceUnavailable", reason, now)
+                }
+                UnavailableCause::AlarmsUnresolved => {
+                    condition("SourcesHealthy", "False", "AlarmsUnresolved", reason, now)
+                }
+            };
             (
                 condition("Ready", "False", "Unavailable", reason, now),
-                if capacity_unknown {
-                    condition("SourcesHealthy", "Unknown", "CapacityUnknown", reason, now)
-                } else {
-                    condition("SourcesHealthy", "False", "SourceUnavailable", reason, now)
-                },
+                sources,
                 previous.and_then(|p| p.last_decision.clone()),
             )
         }
@@ -117,7 +123,9 @@ fn same(a: &ScalingPolicySetStatus, b: &ScalingPolicySetStatus) -> bool {
             .as_ref()
             .map(|d| (d.desired, d.min, d.max, d.reasons.clone()))
     };
-    decision(a) == decision(b) && a.conditions == b.conditions
+    decision(a) == decision(b)
+        && a.conditions == b.conditions
+        && a.observed_generation == b.observed_generation
 }
 
 /// Applies `status` to the status subresource of `id`.
@@ -167,7 +175,11 @@ impl StatusWriter {
         for handle in self.registry.list() {
             let id = handle.set.id.clone();
             let previous = self.written.get(&id);
-            let status = status_of(&handle.set, &handle.verdict(), previous, now);
+            let mut status = status_of(&handle.set, &handle.verdict(), previous, now);
+            status.observed_generation = match self.registry.origin(&id) {
+                Some(Origin::Cluster { generation, .. }) => generation,
+                _ => None,
+            };
             if previous.is_some_and(|p| same(p, &status)) {
                 continue;
             }

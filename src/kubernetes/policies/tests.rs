@@ -23,14 +23,15 @@ fn registry() -> Arc<Registry> {
     })
 }
 
-/// A ScalingPolicySet as the API server returns it.
+/// A ScalingPolicySet as the API server returns it (`version` is also its generation).
 fn policy_set(namespace: &str, name: &str, max: i64, version: &str) -> Value {
+    let generation: i64 = version.parse().unwrap();
     json!({
         "apiVersion": "ecs-scaler.dev/v1alpha1",
         "kind": "ScalingPolicySet",
         "metadata": {
             "name": name, "namespace": namespace, "resourceVersion": version,
-            "uid": format!("uid-{namespace}-{name}"), "generation": 1,
+            "uid": format!("uid-{namespace}-{name}"), "generation": generation,
             "creationTimestamp": "2026-11-28T10:00:00Z",
         },
         "spec": {
@@ -87,6 +88,11 @@ async fn sync_serves_valid_resources_and_keeps_the_last_good_version_of_invalid_
         report.failed
     );
     assert_eq!(max_of(&registry, "shop", "orders"), Some(10));
+    assert_eq!(
+        generation_of(&registry, "shop", "orders"),
+        Some(1),
+        "the status reports the generation in service"
+    );
 
     // Deleted: no longer served.
     sync(
@@ -95,6 +101,45 @@ async fn sync_serves_valid_resources_and_keeps_the_last_good_version_of_invalid_
     );
     assert_eq!(max_of(&registry, "shop", "orders"), None);
     assert_eq!(registry.len(), 1);
+}
+
+fn generation_of(registry: &Registry, namespace: &str, name: &str) -> Option<i64> {
+    match registry.origin(&PolicySetId::new(namespace, name)) {
+        Some(Origin::Cluster { generation, .. }) => generation,
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_generation_is_not_compiled_again_and_a_recreated_resource_is() {
+    let registry = registry();
+    sync(
+        &[resource(policy_set("shop", "orders", 10, "4"))],
+        &registry,
+    );
+    let served = registry.get("shop", "orders").unwrap();
+    // Same uid and generation: served as it is (a spec that differs proves it was not read).
+    let same_generation = policy_set("shop", "orders", 99, "4");
+    let report = sync(&[resource(same_generation)], &registry);
+    assert_eq!(report.loaded, 1);
+    let handle = registry.get("shop", "orders").unwrap();
+    assert!(Arc::ptr_eq(&handle.set, &served.set), "the same controller");
+    assert_eq!(max_of(&registry, "shop", "orders"), Some(10));
+
+    // Deleted and created again between two lists: another uid, compiled.
+    let mut recreated = policy_set("shop", "orders", 30, "4");
+    recreated["metadata"]["uid"] = "uid-new".into();
+    sync(&[resource(recreated)], &registry);
+    assert_eq!(max_of(&registry, "shop", "orders"), Some(30));
+
+    // A new generation with the same spec keeps its controller and reports the generation.
+    let mut touched = policy_set("shop", "orders", 30, "5");
+    touched["metadata"]["uid"] = "uid-new".into();
+    let before = registry.get("shop", "orders").unwrap();
+    sync(&[resource(touched)], &registry);
+    let after = registry.get("shop", "orders").unwrap();
+    assert!(Arc::ptr_eq(&before.set, &after.set));
+    assert_eq!(generation_of(&registry, "shop", "orders"), Some(5));
 }
 
 async fn until(what: &str, check: impl Fn() -> bool) {
@@ -269,4 +314,164 @@ async fn scaled_objects_resolve_scale_targets_and_capacity_is_read_from_them() {
     })
     .await;
     task.abort();
+}
+
+/// A Deployment as the API server lists it, settled at `replicas`.
+fn deployment(namespace: &str, name: &str, replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "3", "generation": 1},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+        "status": {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+                   "observedGeneration": 1},
+    })
+}
+
+fn desired_of(registry: &Registry, namespace: &str, name: &str) -> Option<u32> {
+    registry
+        .get(namespace, name)
+        .and_then(|h| h.verdict().decision().map(|d| d.desired))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scaled_object_created_later_moves_its_policy_set_onto_the_target_and_the_watch_stops_with_it()
+ {
+    let registry = registry();
+    let (client, mut api) = testing::client();
+    let (objects, task) = ScaledObjects::watch(client.clone());
+    let objects_task = tokio::spawn(task);
+    let source = Arc::new(KubeCapacitySource::new(client, Some(objects.clone())));
+    registry.set_capacity_source(source.clone());
+    let following = tokio::spawn(follow_scale_targets(
+        objects.clone(),
+        Arc::downgrade(&registry),
+    ));
+
+    // No ScaledObject yet: the policy set runs on the assumed capacity (its minimum).
+    let call = next(&mut api).await;
+    assert_eq!(call.path, "/apis/keda.sh/v1alpha1/scaledobjects");
+    call.reply(200, &list("keda.sh/v1alpha1", "ScaledObject", "5", &[]));
+    objects.ready().await;
+    sync(
+        &[resource(policy_set("shop", "orders", 10, "1"))],
+        &registry,
+    );
+    until("decided on the assumed capacity", || {
+        desired_of(&registry, "shop", "orders") == Some(1)
+    })
+    .await;
+    assert_eq!(source.watched_targets(), 0);
+
+    // The ScaledObject is created: the policy set now reads its Deployment's replicas.
+    let call = next(&mut api).await;
+    assert!(call.has_param("watch=true"), "{}", call.query);
+    let feed = call.stream();
+    feed.event(
+        "ADDED",
+        &scaled_object(
+            "shop",
+            "orders-so",
+            json!({"scalerAddress": "ecs-scaler.keda.svc:9090", "policy": "orders"}),
+            json!({"name": "orders-api"}),
+        ),
+    )
+    .await;
+    let call = next(&mut api).await;
+    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
+    assert!(
+        call.has_param("fieldSelector=metadata.name=orders-api"),
+        "{}",
+        call.query
+    );
+    call.reply(
+        200,
+        &list(
+            "apps/v1",
+            "Deployment",
+            "3",
+            &[deployment("shop", "orders-api", 7)],
+        ),
+    );
+    until("decided from the observed replicas", || {
+        desired_of(&registry, "shop", "orders") == Some(7)
+    })
+    .await;
+    assert_eq!(source.watched_targets(), 1);
+
+    // The policy set is deleted: nothing reads the Deployment any more; its watch stops.
+    sync(&[], &registry);
+    until("the target watch stopped", || source.watched_targets() == 0).await;
+    following.abort();
+    objects_task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_api_server_outage_mid_run_keeps_the_last_observed_capacity_and_never_scales_in() {
+    let registry = registry();
+    let (client, mut api) = testing::client();
+    let source = Arc::new(KubeCapacitySource::new(client, None));
+    registry.set_capacity_source(source.clone());
+    let mut document = policy_set("shop", "orders", 10, "1");
+    document["spec"]["scaleTargetRef"] = json!({"name": "orders-api"});
+    sync(&[resource(document)], &registry);
+    let call = next(&mut api).await;
+    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
+    call.reply(
+        200,
+        &list(
+            "apps/v1",
+            "Deployment",
+            "3",
+            &[deployment("shop", "orders-api", 6)],
+        ),
+    );
+    until("decided from 6 replicas", || {
+        desired_of(&registry, "shop", "orders") == Some(6)
+    })
+    .await;
+
+    // The watch connection drops without a word, and the API server answers 500 for a while.
+    let call = next(&mut api).await;
+    assert!(call.has_param("watch=true"), "{}", call.query);
+    drop(call.stream());
+    let server_error = json!({"apiVersion": "v1", "kind": "Status", "metadata": {},
+        "status": "Failure", "message": "etcdserver: request timed out", "code": 500});
+    for attempt in 0..4 {
+        let call = next(&mut api).await;
+        assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
+        call.reply(500, &server_error);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let verdict = registry.get("shop", "orders").unwrap().verdict();
+        assert_eq!(
+            verdict.decision().map(|d| d.desired),
+            Some(6),
+            "attempt {attempt}: the last observed capacity stays in force: {verdict:?}"
+        );
+    }
+
+    // The API server is back: the watch resumes and a change shows.
+    let call = next(&mut api).await;
+    let feed = if call.has_param("watch=true") {
+        call.stream()
+    } else {
+        call.reply(
+            200,
+            &list(
+                "apps/v1",
+                "Deployment",
+                "9",
+                &[deployment("shop", "orders-api", 6)],
+            ),
+        );
+        next(&mut api).await.stream()
+    };
+    feed.event("MODIFIED", &deployment("shop", "orders-api", 8))
+        .await;
+    until("decided from 8 replicas", || {
+        desired_of(&registry, "shop", "orders") == Some(8)
+    })
+    .await;
+    assert_eq!(source.watched_targets(), 1, "one watch, still running");
 }

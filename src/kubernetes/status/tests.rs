@@ -43,7 +43,13 @@ fn checkout() -> CompiledPolicySet {
 #[tokio::test]
 async fn status_is_applied_server_side_once_per_change() {
     let registry = registry();
-    let handle = registry.insert(checkout(), Origin::Cluster);
+    let handle = registry.insert(
+        checkout(),
+        Origin::Cluster {
+            uid: None,
+            generation: Some(3),
+        },
+    );
     handle
         .subscribe()
         .wait_for(|v| v.decision().is_some())
@@ -77,6 +83,7 @@ async fn status_is_applied_server_side_once_per_change() {
     assert_eq!(call["kind"], "ScalingPolicySet");
     let status = &call["status"];
     assert_eq!(status["lastDecision"]["desired"], 3);
+    assert_eq!(status["observedGeneration"], 3, "the generation served");
     assert_eq!(status["lastDecision"]["min"], 1);
     assert_eq!(status["lastDecision"]["max"], 20);
     assert_eq!(status["conditions"][0]["type"], "Ready");
@@ -103,6 +110,7 @@ fn unavailable_keeps_the_last_decision_and_transition_times() {
     let pending = status_of(&set, &Verdict::Pending, None, t0);
     assert_eq!(pending.conditions[0].status, "Unknown");
     let stale = Verdict::Unavailable {
+        cause: UnavailableCause::SourceStale,
         reason: "metric activeUsers: no datapoint for 300 s".to_owned(),
     };
     let first = status_of(&set, &stale, Some(&pending), t0);
@@ -115,6 +123,7 @@ fn unavailable_keeps_the_last_decision_and_transition_times() {
     );
     assert!(same(&first, &again));
     let unknown = Verdict::Unavailable {
+        cause: UnavailableCause::CapacityUnknown,
         reason: "the current capacity of the scale target is unknown".to_owned(),
     };
     let capacity = status_of(&set, &unknown, Some(&again), t1);
@@ -123,4 +132,101 @@ fn unavailable_keeps_the_last_decision_and_transition_times() {
         capacity.conditions[0].last_transition_time, t0,
         "Ready stays False"
     );
+}
+
+fn lease_held_by(holder: &str, renewed: DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": crate::kubernetes::lease::LEASE_NAME, "namespace": "ecs-scaler",
+                     "resourceVersion": "7"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30,
+                 "renewTime": renewed.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()},
+    })
+}
+
+/// Answers a PATCH of the status with what it applied.
+fn echo_status(call: testing::Call) {
+    let status = call.body["status"].clone();
+    call.reply(
+        200,
+        &json!({
+            "apiVersion": "ecs-scaler.dev/v1alpha1", "kind": "ScalingPolicySet",
+            "metadata": {"name": "checkout", "namespace": "default", "resourceVersion": "9"},
+            "spec": {"scalableTarget": {"minCapacity": 1, "maxCapacity": 20}},
+            "status": status,
+        }),
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_writer_loop_writes_only_while_holding_the_lease_and_rewrites_after_regaining_it() {
+    let registry = registry();
+    let handle = registry.insert(
+        checkout(),
+        Origin::Cluster {
+            uid: None,
+            generation: Some(1),
+        },
+    );
+    handle
+        .subscribe()
+        .wait_for(|v| v.decision().is_some())
+        .await
+        .unwrap();
+    let (client, mut api) = testing::client();
+    let lease = LeaseLock::new(
+        client.clone(),
+        "ecs-scaler",
+        "pod-a",
+        Duration::from_secs(30),
+    );
+    let writer = tokio::spawn(StatusWriter::new(client, registry).with_lease(lease).run());
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/ecs-scaler/leases";
+
+    // First tick: no Lease yet; created, then the status is written.
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "GET");
+    call.reply(404, &testing::not_found("ecs-scaler-status"));
+    let call = next(&mut api).await;
+    assert_eq!((call.method.as_str(), call.path.as_str()), ("POST", leases));
+    let body = call.body.clone();
+    call.reply(201, &body);
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "PATCH", "the status, once the Lease is held");
+    echo_status(call);
+
+    // Next tick: the Lease is renewed (PUT); nothing changed, so no status write.
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "GET");
+    call.reply(200, &lease_held_by("pod-a", Utc::now()));
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "PUT", "renewed");
+    let body = call.body.clone();
+    call.reply(200, &body);
+
+    // Another replica took the Lease: nothing written while it holds it.
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "GET", "not a PATCH: the status is unchanged");
+    call.reply(200, &lease_held_by("pod-b", Utc::now()));
+    // It stops renewing; this replica takes over and writes every status again.
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "GET");
+    call.reply(
+        200,
+        &lease_held_by("pod-b", Utc::now() - chrono::Duration::minutes(5)),
+    );
+    let call = next(&mut api).await;
+    assert_eq!(call.method, "PUT");
+    assert_eq!(call.body["spec"]["holderIdentity"], "pod-a");
+    let body = call.body.clone();
+    call.reply(200, &body);
+    let call = next(&mut api).await;
+    assert_eq!(
+        call.method, "PATCH",
+        "a replica that held no Lease forgets what it wrote"
+    );
+    assert_eq!(call.body["status"]["observedGeneration"], 1);
+    echo_status(call);
+    assert!(!writer.is_finished());
+    writer.abort();
 }

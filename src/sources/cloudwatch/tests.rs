@@ -922,7 +922,7 @@ async fn a_failing_query_makes_its_policy_sets_unavailable_after_three_periods()
     assert!(verdicts.borrow().decision().is_some());
     tokio::time::sleep(Duration::from_secs(20)).await;
     let verdict = verdicts.borrow().clone();
-    let Verdict::Unavailable { reason } = verdict.as_ref() else {
+    let Verdict::Unavailable { reason, .. } = verdict.as_ref() else {
         panic!("{verdict:?}")
     };
     assert!(reason.contains("connection refused"), "{reason}");

@@ -614,7 +614,7 @@ impl Setup {
 
     fn unavailable(&self) -> String {
         match self.verdict().as_ref() {
-            Verdict::Unavailable { reason } => reason.clone(),
+            Verdict::Unavailable { reason, .. } => reason.clone(),
             other => panic!("{other:?}"),
         }
     }

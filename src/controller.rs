@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future::{Either, select_all};
+use futures_util::future::select_all;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::capacity::{CapacityChanges, CapacityObservation, CapacityView};
@@ -427,63 +428,97 @@ impl Controller {
 
     /// Evaluates on every tick, scheduled action, feed change and change of the observed scale
     /// target, until the task is aborted.
-    pub async fn run(mut self) {
-        let mut ticker = tokio::time::interval(self.config.tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            let until_schedule = self
-                .runtime
-                .state()
-                .next_scheduled_run()
-                .map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
-            // An action already due (data too stale to evaluate it) waits for the next tick.
-            let schedule = match until_schedule {
-                Some(wait) if !wait.is_zero() => Either::Left(tokio::time::sleep(wait)),
-                _ => Either::Right(std::future::pending()),
-            };
-            let feed_changed = if self.feeds.is_empty() {
-                Either::Right(std::future::pending())
-            } else {
-                Either::Left(select_all(
-                    self.feeds.iter_mut().map(|feed| Box::pin(feed.changed())),
-                ))
-            };
-            // A `trustState` alarm's state changed in CloudWatch.
-            let alarm_changed = if self.trusted.is_empty() {
-                Either::Right(std::future::pending())
-            } else {
-                Either::Left(select_all(
-                    self.trusted
-                        .iter_mut()
-                        .map(|trusted| Box::pin(trusted.receiver.changed())),
-                ))
-            };
-            let target_changed = match &mut self.capacity_changes {
-                Some(changes) => Either::Left(changes.changed()),
-                None => Either::Right(std::future::pending()),
-            };
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = schedule => {}
-                changed = target_changed => {
-                    if changed.is_err() {
-                        // The watch stopped: follow the tick.
-                        self.capacity_changes = None;
-                    }
-                }
-                (changed, _, _) = feed_changed => {
-                    if changed.is_err() {
-                        // A feed without a source: wait for the tick instead of spinning.
-                        ticker.tick().await;
-                    }
-                }
-                (changed, _, _) = alarm_changed => {
-                    if changed.is_err() {
-                        ticker.tick().await;
-                    }
-                }
-            }
+    ///
+    /// One timer serves the tick and the next scheduled action (whichever is first): a
+    /// controller runs per policy set, so its task is kept small.
+    ///
+    /// Not an `async fn`: its argument would be kept twice in the task (once as the argument,
+    /// once as the local it is moved to); the block below uses its capture in place.
+    #[allow(clippy::manual_async_fn)]
+    pub fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            let tick = self.config.tick;
+            let mut next_tick = Instant::now() + tick;
             self.step();
+            loop {
+                let deadline = self
+                    .next_scheduled_run()
+                    .map_or(next_tick, |at| at.min(next_tick));
+                if let Wake::Closed = self.wait(deadline).await {
+                    // A feed without a sender: wait for the tick instead of spinning.
+                    tokio::time::sleep_until(next_tick).await;
+                }
+                let now = Instant::now();
+                if now >= next_tick {
+                    // Missed ticks are skipped, as `MissedTickBehavior::Skip` does.
+                    let behind = (now - next_tick).as_nanos() / tick.as_nanos().max(1);
+                    next_tick += tick * (u32::try_from(behind).unwrap_or(u32::MAX - 1) + 1);
+                }
+                self.step();
+            }
+        }
+    }
+
+    /// The instant of the next scheduled action, unless it is due already (an action whose
+    /// data was too stale to evaluate it waits for the next tick).
+    fn next_scheduled_run(&self) -> Option<Instant> {
+        let wait = (self.runtime.state().next_scheduled_run()? - self.clock.now())
+            .to_std()
+            .ok()?;
+        (!wait.is_zero()).then(|| Instant::now() + wait)
+    }
+
+    /// Waits until `deadline`, a feed change, a `trustState` alarm change or a change of the
+    /// observed scale target. (The futures are built inside `select!`: bound to locals first,
+    /// they would take their room in the task twice.)
+    async fn wait(&mut self, deadline: Instant) -> Wake {
+        let Self {
+            feeds,
+            trusted,
+            capacity_changes,
+            ..
+        } = self;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => Wake::Evaluate,
+            changed = first_of(feeds.iter_mut().map(FeedReceiver::changed)) => Wake::after(changed),
+            // A `trustState` alarm's state changed in CloudWatch.
+            changed = first_of(trusted.iter_mut().map(|t| t.receiver.changed())) => {
+                Wake::after(changed)
+            }
+            changed = first_of(capacity_changes.iter_mut().map(CapacityChanges::changed)) => {
+                if changed.is_err() {
+                    // The watch of the scale target stopped: follow the tick.
+                    *capacity_changes = None;
+                }
+                Wake::Evaluate
+            }
+        }
+    }
+}
+
+/// The output of the first of `futures` to complete; never, without any.
+async fn first_of<F: Future>(futures: impl Iterator<Item = F>) -> F::Output {
+    let futures: Vec<_> = futures.map(Box::pin).collect();
+    if futures.is_empty() {
+        return std::future::pending().await;
+    }
+    select_all(futures).await.0
+}
+
+/// What a controller does after waking up.
+enum Wake {
+    /// Evaluate: the tick, a scheduled action or new data.
+    Evaluate,
+    /// A feed lost its sender: wait for the tick.
+    Closed,
+}
+
+impl Wake {
+    /// After a channel's `changed()`: evaluate on a change, wait if the channel closed.
+    fn after<E>(changed: Result<(), E>) -> Self {
+        match changed {
+            Ok(()) => Wake::Evaluate,
+            Err(_) => Wake::Closed,
         }
     }
 }

@@ -34,7 +34,6 @@ use crate::clock::Clock;
 use crate::controller::{Controller, ControllerConfig, UnavailableCause, Verdict};
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
-use crate::policy::document::ScalingPolicySet;
 use crate::policy::inline::{MetadataError, TriggerPolicy, classify, inline_document};
 use crate::policy::{CompiledPolicySet, PolicySetId, ValidationErrors, compile};
 use crate::sources::cloudwatch::alarms::AlarmDefinition;
@@ -144,8 +143,8 @@ impl Drop for Entry {
 
 /// The task that resolves the CloudWatch alarms of a policy document and serves the result.
 struct Resolver {
-    /// The unresolved document.
-    document: ScalingPolicySet,
+    /// The fingerprint of the unresolved document.
+    fingerprint: u64,
     /// Tells this resolver from the one that replaced it.
     generation: u64,
     task: AbortHandle,
@@ -401,7 +400,7 @@ impl Registry {
         let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
         let names = sets.entry(set.id.namespace.clone()).or_default();
         if let Some(entry) = names.get_mut(&set.id.name)
-            && entry.handle.set.document == set.document
+            && entry.handle.set.fingerprint == set.fingerprint
         {
             entry.origin = origin;
             return (entry.handle.clone(), false);
@@ -495,7 +494,7 @@ impl Registry {
         let id = set.id.clone();
         let mut resolvers = self.resolvers();
         if let Some(resolver) = resolvers.get(&id)
-            && resolver.document == set.document
+            && resolver.fingerprint == set.fingerprint
             && let Some(handle) = self.get(&id.namespace, &id.name)
         {
             return handle;
@@ -537,7 +536,7 @@ impl Registry {
             self.after_change();
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let document = set.document.clone();
+        let fingerprint = set.fingerprint;
         let task = tokio::spawn(resolve_alarms(
             self.me.clone(),
             set,
@@ -549,7 +548,7 @@ impl Registry {
         resolvers.insert(
             id,
             Resolver {
-                document,
+                fingerprint,
                 generation,
                 task,
             },
@@ -684,6 +683,9 @@ async fn resolve_alarms(
     let Some(alarms) = registry.upgrade().map(|r| r.hub().alarms().clone()) else {
         return;
     };
+    let Some(document) = set.pending_document.as_deref() else {
+        return;
+    };
     // (key in spec.alarms, alarm name, registration, feed)
     let mut feeds: Vec<_> = set
         .unresolved_alarms()
@@ -725,10 +727,9 @@ async fn resolve_alarms(
             }
         }
         let problem = if missing.is_empty() {
-            let resolved = cloudwatch_alarm::resolve(&set.document, |key| {
-                definitions.get(key).map(|d| d.as_ref())
-            })
-            .and_then(|document| compile(&document));
+            let resolved =
+                cloudwatch_alarm::resolve(document, |key| definitions.get(key).map(|d| d.as_ref()))
+                    .and_then(|document| compile(&document));
             match resolved {
                 Ok(resolved) => {
                     let Some(registry) = registry.upgrade() else {

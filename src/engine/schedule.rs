@@ -21,7 +21,9 @@
 //!   that every replica of the scaler computes the same instants.
 //! - A `cron` with a `startTime` first runs at its first match at or after `startTime`.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -42,8 +44,8 @@ pub enum Recurrence {
     },
     /// On every match of a cron pattern in a time zone.
     Cron {
-        /// The parsed pattern.
-        cron: Box<Cron>,
+        /// The parsed pattern, shared by the schedules with the same pattern.
+        cron: Arc<Cron>,
         /// The zone the pattern is read in.
         zone: Tz,
     },
@@ -92,7 +94,7 @@ impl Schedule {
             }
         } else if let Some(body) = strip_call(expression, "cron") {
             Recurrence::Cron {
-                cron: Box::new(parse_cron(body)?),
+                cron: parse_cron(body)?,
                 zone,
             }
         } else {
@@ -231,7 +233,9 @@ fn parse_rate(body: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("rate({body}): the interval must be at most 100 years"))
 }
 
-fn parse_cron(body: &str) -> Result<Cron, String> {
+/// Parses an AWS cron body, or returns the parsed pattern another schedule shares (see
+/// [`CRONS`]).
+fn parse_cron(body: &str) -> Result<Arc<Cron>, String> {
     let fields: Vec<&str> = body.split_whitespace().collect();
     if fields.len() != 6 {
         return Err(format!(
@@ -246,15 +250,32 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
         ));
     }
     // croner accepts a year field only together with a seconds field: AWS cron runs at second 0.
-    CronParser::builder()
+    let pattern = format!("0 {}", fields.join(" "));
+    let mut crons = CRONS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(cron) = crons.get(&pattern).and_then(Weak::upgrade) {
+        return Ok(cron);
+    }
+    let cron = CronParser::builder()
         .seconds(Seconds::Required)
         .year(Year::Required)
         .alternative_weekdays(true)
         .sloppy_ranges(true)
         .build()
-        .parse(&format!("0 {}", fields.join(" ")))
-        .map_err(|error| format!("cron({body}): {error}"))
+        .parse(&pattern)
+        .map(Arc::new)
+        .map_err(|error| format!("cron({body}): {error}"))?;
+    // Forget patterns no schedule uses any more, at every doubling: amortized constant time.
+    if crons.len().is_power_of_two() {
+        crons.retain(|_, cron| cron.strong_count() > 0);
+    }
+    crons.insert(pattern, Arc::downgrade(&cron));
+    Ok(cron)
 }
+
+/// Parsed cron patterns by their text. A parsed pattern costs about 5 KiB (croner keeps a byte
+/// per possible value of each field, years included), and a fleet of services repeats a
+/// handful of patterns: schedules with the same pattern share one.
+static CRONS: LazyLock<Mutex<HashMap<String, Weak<Cron>>>> = LazyLock::new(Default::default);
 
 #[cfg(test)]
 mod tests;

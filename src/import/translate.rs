@@ -1387,7 +1387,7 @@ impl<'a> ServiceBuilder<'a> {
             (Some(metric_name), true) => metric_name.clone(),
             _ => alarm.alarm_name.clone(),
         };
-        let metric = self.add_metric(&preferred, MetricSpec::CloudWatch(source));
+        let metric = self.add_metric(&preferred, MetricSpec::CloudWatch(Box::new(source)));
         let key = Self::unique_key(&self.alarms, &alarm.alarm_name);
         self.alarms.insert(
             key.clone(),
@@ -1583,7 +1583,7 @@ impl<'a> ServiceBuilder<'a> {
         }));
         match cloudwatch_source(fields) {
             Ok(source) => TrackedMetric::Source {
-                source: Box::new(MetricSpec::CloudWatch(source)),
+                source: Box::new(MetricSpec::CloudWatch(Box::new(source))),
                 statistic: Statistic::Sum,
                 per_task: false,
                 description: format!(
@@ -1636,7 +1636,7 @@ impl<'a> ServiceBuilder<'a> {
             };
             return match cloudwatch_source(self.with_region(fields)) {
                 Ok(source) => TrackedMetric::Source {
-                    source: Box::new(MetricSpec::CloudWatch(source)),
+                    source: Box::new(MetricSpec::CloudWatch(Box::new(source))),
                     statistic: simple_statistic(&stat),
                     per_task: false,
                     description: format!("cloudwatch {}", describe_stat(&stat_view)),
@@ -1657,7 +1657,7 @@ impl<'a> ServiceBuilder<'a> {
             }
             return match serde_json::from_value::<SqsSpec>(fields) {
                 Ok(source) => TrackedMetric::Source {
-                    source: Box::new(MetricSpec::Sqs(source)),
+                    source: Box::new(MetricSpec::Sqs(Box::new(source))),
                     statistic: Statistic::Average,
                     per_task: true,
                     description: format!("sqs queue depth per task: {}", backlog.description),
@@ -1699,7 +1699,7 @@ impl<'a> ServiceBuilder<'a> {
         };
         match cloudwatch_source(self.with_region(fields)) {
             Ok(source) => TrackedMetric::Source {
-                source: Box::new(MetricSpec::CloudWatch(source)),
+                source: Box::new(MetricSpec::CloudWatch(Box::new(source))),
                 statistic,
                 per_task,
                 description,

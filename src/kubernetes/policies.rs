@@ -329,7 +329,7 @@ impl KubeCapacitySource {
 
 impl CapacitySource for KubeCapacitySource {
     fn view(&self, set: &CompiledPolicySet) -> Option<Arc<dyn CapacityView>> {
-        let target = set.document.spec.scale_target_ref.clone().or_else(|| {
+        let target = set.scale_target_ref.clone().or_else(|| {
             self.scaled_objects
                 .as_ref()
                 .and_then(|objects| objects.target_for(&set.id))

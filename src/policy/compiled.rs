@@ -3,11 +3,14 @@
 //! Names are resolved to indices once, at compile time, so the hot path never looks anything
 //! up by name. Target tracking policies get their two implicit alarms here (spec B.3).
 
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
+use std::hash::Hasher;
+use std::sync::Arc;
 
 use super::document::{
     AdjustmentType, ComparisonOperator, CooldownScope, MetricAggregationType, MetricSpec,
-    ScalingPolicySet, Statistic, SuspendedState, TreatMissingData,
+    ScaleTargetRef, ScalingPolicySet, Statistic, SuspendedState, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
 use crate::sources::cloudwatch::alarms::{AlarmKey, CloudWatchAlarmRef};
@@ -45,8 +48,14 @@ impl fmt::Display for PolicySetId {
 pub struct CompiledPolicySet {
     /// Namespace and name.
     pub id: PolicySetId,
-    /// The document it was compiled from.
-    pub document: ScalingPolicySet,
+    /// Identifies the document it was compiled from: two equal documents have equal
+    /// fingerprints (the document itself is not kept: it costs more than the compiled set).
+    pub fingerprint: u64,
+    /// `spec.scaleTargetRef`.
+    pub scale_target_ref: Option<ScaleTargetRef>,
+    /// The document, kept only while it reads CloudWatch alarms whose definitions have not
+    /// been read yet (they are resolved into a new document, compiled again).
+    pub pending_document: Option<Arc<ScalingPolicySet>>,
     /// Minimum capacity before any scheduled action.
     pub min_capacity: u32,
     /// Maximum capacity before any scheduled action.
@@ -238,8 +247,27 @@ impl CompiledPolicySet {
     /// `spec.alarms`. A policy set with any cannot be evaluated: its alarms and their metrics
     /// are placeholders until [`super::cloudwatch_alarm::resolve`] has filled them in.
     pub fn unresolved_alarms(&self) -> Vec<(&str, &CloudWatchAlarmRef)> {
-        super::cloudwatch_alarm::unresolved(&self.document).collect()
+        self.pending_document
+            .iter()
+            .flat_map(|document| super::cloudwatch_alarm::unresolved(document))
+            .collect()
     }
+}
+
+/// The fingerprint of a document: a hash of its complete debug rendering (every field, maps in
+/// key order), written straight into the hasher.
+pub fn fingerprint(document: &ScalingPolicySet) -> u64 {
+    struct HashWriter(DefaultHasher);
+    impl fmt::Write for HashWriter {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            self.0.write(text.as_bytes());
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(DefaultHasher::new());
+    // Writing into a hasher cannot fail.
+    let _ = fmt::Write::write_fmt(&mut writer, format_args!("{document:?}"));
+    writer.0.finish()
 }
 
 /// The metric name reported to KEDA for a policy set: `ecs-desired-<namespace>-<name>`,

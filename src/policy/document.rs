@@ -163,18 +163,20 @@ pub struct ScaleTargetRef {
 }
 
 /// A named metric: where its datapoints come from.
+// The polled sources' specs are boxed: a pushed metric, one per policy set in most fleets, then
+// costs a few bytes instead of the size of the largest spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum MetricSpec {
     /// Datapoints an application pushes to the scaler's HTTP endpoint.
     Push(PushSourceSpec),
     /// The depth of an SQS queue, polled.
-    Sqs(SqsSpec),
+    Sqs(Box<SqsSpec>),
     /// A CloudWatch metric or metric math query, fetched in batches once per period.
     #[serde(rename = "cloudwatch")]
-    CloudWatch(CloudWatchSpec),
+    CloudWatch(Box<CloudWatchSpec>),
     /// A Prometheus instant query returning one series, polled.
-    Prometheus(PrometheusSpec),
+    Prometheus(Box<PrometheusSpec>),
 }
 
 impl MetricSpec {

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 
@@ -138,12 +139,12 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
         }
         let source = match &alarm.resolved {
             Some(resolved) => {
-                let source = MetricSpec::CloudWatch(resolved.metric.clone());
+                let source = MetricSpec::CloudWatch(Box::new(resolved.metric.clone()));
                 check_source(&format!("{path}.metric"), &source, &mut errors);
                 source
             }
             // A placeholder: the policy set is not evaluated before the alarm is resolved.
-            None => MetricSpec::CloudWatch(alarm.reference.source()),
+            None => MetricSpec::CloudWatch(Box::new(alarm.reference.source())),
         };
         metric_index.insert(metric_name.as_str(), metrics.len());
         metrics.push(MetricDef {
@@ -247,6 +248,11 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
     if !errors.is_empty() {
         return Err(errors);
     }
+    // A served policy set lives as long as its definition: no spare capacity.
+    metrics.shrink_to_fit();
+    alarms.shrink_to_fit();
+    policies.shrink_to_fit();
+    scheduled_actions.shrink_to_fit();
     Ok(CompiledPolicySet {
         id: PolicySetId::new(
             document
@@ -256,7 +262,12 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             document.metadata.name.clone(),
         ),
-        document: document.clone(),
+        fingerprint: super::compiled::fingerprint(document),
+        scale_target_ref: document.spec.scale_target_ref.clone(),
+        pending_document: super::cloudwatch_alarm::unresolved(document)
+            .next()
+            .is_some()
+            .then(|| Arc::new(document.clone())),
         min_capacity: target.min_capacity,
         max_capacity: target.max_capacity,
         suspended: target.suspended_state,

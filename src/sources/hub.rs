@@ -105,9 +105,9 @@ impl SourceHub {
                 policy_set: set.id.clone(),
                 metric: metric.name.clone(),
             },
-            MetricSpec::Sqs(sqs) => SourceKey::Sqs(sqs.key()),
-            MetricSpec::CloudWatch(cloudwatch) => SourceKey::CloudWatch(cloudwatch.key()),
-            MetricSpec::Prometheus(prometheus) => SourceKey::Prometheus(prometheus.key()),
+            MetricSpec::Sqs(sqs) => SourceKey::Sqs(Box::new(sqs.key())),
+            MetricSpec::CloudWatch(cloudwatch) => SourceKey::CloudWatch(Box::new(cloudwatch.key())),
+            MetricSpec::Prometheus(prometheus) => SourceKey::Prometheus(Box::new(prometheus.key())),
         }
     }
 
@@ -126,7 +126,11 @@ impl SourceHub {
         }
         let (sender, receiver) = watch::channel(FeedState::default());
         let guard = self.start(&key, &set.metrics[index].source, sender.clone(), lookback);
-        self.release_when_unused(key.clone(), sender.clone());
+        // A feed with a running source stops it as soon as it is unused; a pushed feed runs
+        // nothing and costs a task less per policy set: the next `release_unused` drops it.
+        if guard.is_some() {
+            self.release_when_unused(key.clone(), sender.clone());
+        }
         feeds.insert(
             key,
             Feed {
@@ -151,13 +155,13 @@ impl SourceHub {
         }
         let source: Arc<dyn poller::Poll> = match (key, spec) {
             (SourceKey::Sqs(sqs), MetricSpec::Sqs(_)) => Arc::new(SqsPoller::new(
-                sqs.clone(),
+                sqs.as_ref().clone(),
                 self.aws.clone(),
                 self.clock.clone(),
                 self.metrics.clone(),
             )),
             (SourceKey::Prometheus(prometheus), MetricSpec::Prometheus(_)) => Arc::new(
-                PrometheusPoller::new(prometheus.clone(), self.clock.clone()),
+                PrometheusPoller::new(prometheus.as_ref().clone(), self.clock.clone()),
             ),
             _ => return None,
         };

@@ -167,12 +167,13 @@ pub enum SourceKey {
         /// The metric name.
         metric: String,
     },
-    /// An SQS queue's depth.
-    Sqs(sqs::SqsKey),
+    /// An SQS queue's depth. (The keys of polled sources are boxed: a pushed metric's key,
+    /// one per policy set, stays small in the feed map.)
+    Sqs(Box<sqs::SqsKey>),
     /// A CloudWatch `GetMetricData` query.
-    CloudWatch(cloudwatch::CloudWatchKey),
+    CloudWatch(Box<cloudwatch::CloudWatchKey>),
     /// A Prometheus instant query.
-    Prometheus(prometheus::PrometheusKey),
+    Prometheus(Box<prometheus::PrometheusKey>),
 }
 
 impl SourceKey {

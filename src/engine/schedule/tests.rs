@@ -973,3 +973,24 @@ fn schedules_at_the_edge_of_the_calendar_do_not_panic() {
     .unwrap();
     assert!(early.next_after(DateTime::<Utc>::MIN_UTC).is_some());
 }
+
+#[test]
+fn schedules_with_the_same_cron_pattern_share_one_parsed_pattern() {
+    let zone: Tz = "Europe/Paris".parse().unwrap();
+    let cron_of = |schedule: &Schedule| match schedule.recurrence() {
+        Recurrence::Cron { cron, .. } => cron.clone(),
+        other => panic!("not a cron: {other:?}"),
+    };
+    let a = Schedule::parse("cron(17 9 ? * MON-FRI 2031)", zone, None, None).unwrap();
+    // Spacing differs, the pattern does not; the zone is the schedule's, not the pattern's.
+    let b = Schedule::parse("cron( 17  9 ? * MON-FRI 2031 )", Tz::UTC, None, None).unwrap();
+    let c = Schedule::parse("cron(18 9 ? * MON-FRI 2031)", zone, None, None).unwrap();
+    assert!(Arc::ptr_eq(&cron_of(&a), &cron_of(&b)));
+    assert!(!Arc::ptr_eq(&cron_of(&a), &cron_of(&c)));
+    let at = Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap();
+    assert_ne!(a.next_after(at), b.next_after(at), "each in its own zone");
+    // Once no schedule uses a pattern, parsing it again builds a new one.
+    let weak = Arc::downgrade(&cron_of(&c));
+    drop(c);
+    assert_eq!(weak.strong_count(), 0);
+}

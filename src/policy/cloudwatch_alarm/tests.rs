@@ -359,7 +359,8 @@ fn the_readme_examples_are_valid() {
         &format!("    {example}\n"),
     );
     let set = load_str(&text, "README").unwrap();
-    let reference = &set.document.spec.alarms["queueHigh"]
+    let document = set.pending_document.as_ref().expect("kept until resolved");
+    let reference = &document.spec.alarms["queueHigh"]
         .cloudwatch()
         .unwrap()
         .reference;

@@ -292,14 +292,36 @@ fn metadata_namespace_must_be_a_dns_label_of_at_most_63_characters() {
 }
 
 #[test]
-fn metadata_labels_and_annotations_are_kept_but_not_interpreted() {
+fn metadata_labels_and_annotations_are_accepted_but_not_interpreted() {
+    let plain = load_str(&base_with("", ""), "t").unwrap();
     let text = base_with(
         "metadata: {name: orders-api}",
         "metadata: {name: orders-api, labels: {team: shop}, annotations: {note: hi}}",
     );
-    let compiled = load_str(&text, "t").unwrap();
-    assert_eq!(compiled.document.metadata.labels["team"], "shop");
-    assert_eq!(compiled.document.metadata.annotations["note"], "hi");
+    let labelled = load_str(&text, "t").unwrap();
+    assert_eq!(labelled.id, plain.id);
+    assert_eq!(
+        (
+            labelled.min_capacity,
+            labelled.max_capacity,
+            labelled.policies.len()
+        ),
+        (plain.min_capacity, plain.max_capacity, plain.policies.len())
+    );
+    assert_ne!(
+        labelled.fingerprint, plain.fingerprint,
+        "a different document, served anew"
+    );
+}
+
+#[test]
+fn equal_documents_have_equal_fingerprints() {
+    let text = base_with("", "");
+    let once = load_str(&text, "t").unwrap();
+    let twice = load_str(&text, "t").unwrap();
+    assert_eq!(once.fingerprint, twice.fingerprint);
+    let other = load_str(&text.replace("maxCapacity: 50}", "maxCapacity: 51}"), "t").unwrap();
+    assert_ne!(once.fingerprint, other.fingerprint);
 }
 
 // ---------------------------------------------------------------------------------------------

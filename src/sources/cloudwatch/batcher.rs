@@ -187,7 +187,9 @@ impl CloudWatchSources {
             Entry {
                 query: Arc::new(key.query.clone()),
                 feed,
-                labels: Arc::new(SourceLabels::from(&SourceKey::CloudWatch(key.clone()))),
+                labels: Arc::new(SourceLabels::from(&SourceKey::CloudWatch(Box::new(
+                    key.clone(),
+                )))),
                 lookback: lookback.clamp(1, MAX_LOOKBACK),
                 fresh: true,
                 isolated: false,

@@ -54,7 +54,7 @@ fn a_metric_statistic_has_defaults_and_a_key_without_credentials() {
         panic!("{key:?}")
     };
     assert_eq!(stat.stat, "Average");
-    let text = format!("{} {key:?}", SourceKey::CloudWatch(key.clone()));
+    let text = format!("{} {key:?}", SourceKey::CloudWatch(Box::new(key.clone())));
     assert!(
         text.starts_with(
             "cloudwatch:AWS/SQS/ApproximateNumberOfMessagesVisible{QueueName=orders}:Average@60s"

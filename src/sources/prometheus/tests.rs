@@ -463,7 +463,7 @@ async fn secrets_never_appear_in_errors_or_debug_output() {
         // The server echoed the header: the error still says what happened, redacted.
         assert!(text.contains("HTTP 401"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
-        let key = SourceKey::Prometheus(spec.key());
+        let key = SourceKey::Prometheus(Box::new(spec.key()));
         assert_no_secret(&[
             text,
             format!("{error:?}"),

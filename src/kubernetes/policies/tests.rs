@@ -329,6 +329,26 @@ fn deployment(namespace: &str, name: &str, replicas: i64) -> Value {
     })
 }
 
+/// Answers the list of the Deployment `shop/orders-api` the scaler watches, at `replicas`.
+async fn list_orders_api(api: &mut testing::Handle, replicas: i64) {
+    let call = next(api).await;
+    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
+    assert!(
+        call.has_param("fieldSelector=metadata.name=orders-api"),
+        "{}",
+        call.query
+    );
+    call.reply(
+        200,
+        &list(
+            "apps/v1",
+            "Deployment",
+            "3",
+            &[deployment("shop", "orders-api", replicas)],
+        ),
+    );
+}
+
 fn desired_of(registry: &Registry, namespace: &str, name: &str) -> Option<u32> {
     registry
         .get(namespace, name)
@@ -378,22 +398,7 @@ async fn a_scaled_object_created_later_moves_its_policy_set_onto_the_target_and_
         ),
     )
     .await;
-    let call = next(&mut api).await;
-    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
-    assert!(
-        call.has_param("fieldSelector=metadata.name=orders-api"),
-        "{}",
-        call.query
-    );
-    call.reply(
-        200,
-        &list(
-            "apps/v1",
-            "Deployment",
-            "3",
-            &[deployment("shop", "orders-api", 7)],
-        ),
-    );
+    list_orders_api(&mut api, 7).await;
     until("decided from the observed replicas", || {
         desired_of(&registry, "shop", "orders") == Some(7)
     })
@@ -416,17 +421,7 @@ async fn an_api_server_outage_mid_run_keeps_the_last_observed_capacity_and_never
     let mut document = policy_set("shop", "orders", 10, "1");
     document["spec"]["scaleTargetRef"] = json!({"name": "orders-api"});
     sync(&[resource(document)], &registry);
-    let call = next(&mut api).await;
-    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
-    call.reply(
-        200,
-        &list(
-            "apps/v1",
-            "Deployment",
-            "3",
-            &[deployment("shop", "orders-api", 6)],
-        ),
-    );
+    list_orders_api(&mut api, 6).await;
     until("decided from 6 replicas", || {
         desired_of(&registry, "shop", "orders") == Some(6)
     })

@@ -40,14 +40,13 @@ fn checkout() -> CompiledPolicySet {
     compile(&to_document(&resource)).unwrap()
 }
 
-#[tokio::test]
-async fn status_is_applied_server_side_once_per_change() {
-    let registry = registry();
+/// Serves `checkout` from a resource at `generation` and waits for its first decision.
+async fn serve_decided_checkout(registry: &Registry, generation: i64) {
     let handle = registry.insert(
         checkout(),
         Origin::Cluster {
             uid: None,
-            generation: Some(3),
+            generation: Some(generation),
         },
     );
     handle
@@ -55,6 +54,12 @@ async fn status_is_applied_server_side_once_per_change() {
         .wait_for(|v| v.decision().is_some())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn status_is_applied_server_side_once_per_change() {
+    let registry = registry();
+    serve_decided_checkout(&registry, 3).await;
     let (client, mut api) = testing::client();
     let mut writer = StatusWriter::new(client, registry.clone());
     let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
@@ -161,18 +166,7 @@ fn echo_status(call: testing::Call) {
 #[tokio::test(start_paused = true)]
 async fn the_writer_loop_writes_only_while_holding_the_lease_and_rewrites_after_regaining_it() {
     let registry = registry();
-    let handle = registry.insert(
-        checkout(),
-        Origin::Cluster {
-            uid: None,
-            generation: Some(1),
-        },
-    );
-    handle
-        .subscribe()
-        .wait_for(|v| v.decision().is_some())
-        .await
-        .unwrap();
+    serve_decided_checkout(&registry, 1).await;
     let (client, mut api) = testing::client();
     let lease = LeaseLock::new(
         client.clone(),

@@ -243,11 +243,24 @@ fn parse_cron(body: &str) -> Result<Arc<Cron>, String> {
             fields.len()
         ));
     }
+    // croner reads an empty list item as no value: `cron(, * * * ? *)` would never run, and
+    // each search for its next run would take seconds.
+    if let Some(field) = fields.iter().find(|f| f.split(',').any(str::is_empty)) {
+        return Err(format!(
+            "cron({body}): `{field}` has an empty list item; separate values with single commas"
+        ));
+    }
     let (day_of_month, day_of_week) = (fields[2], fields[4]);
     if (day_of_month == "?") == (day_of_week == "?") {
         return Err(format!(
             "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
         ));
+    }
+    // AWS reads a lone `L` in day-of-week as the last day of the week, Saturday; croner would
+    // match no day at all.
+    let mut fields = fields;
+    if day_of_week == "L" {
+        fields[4] = "SAT";
     }
     // croner accepts a year field only together with a seconds field: AWS cron runs at second 0.
     let pattern = format!("0 {}", fields.join(" "));

@@ -994,3 +994,14 @@ fn schedules_with_the_same_cron_pattern_share_one_parsed_pattern() {
     drop(c);
     assert_eq!(weak.strong_count(), 0);
 }
+
+#[test]
+fn a_lone_l_in_day_of_week_is_the_last_day_of_the_week_saturday() {
+    let zone: Tz = "America/New_York".parse().unwrap();
+    let schedule = Schedule::parse("cron(0 9 ? * L *)", zone, None, None).unwrap();
+    // Wednesday 2026-12-02 -> Saturday 2026-12-05, 09:00 in New York (14:00 UTC).
+    let after = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+    let next = schedule.next_after(after).unwrap();
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 12, 5, 14, 0, 0).unwrap());
+    assert_eq!(next.with_timezone(&zone).weekday(), Weekday::Sat);
+}

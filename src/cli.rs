@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// refused (RESOURCE_EXHAUSTED).
     #[arg(long, default_value_t = crate::grpc::DEFAULT_MAX_STREAMS, value_name = "N")]
     pub max_stream_subscribers: usize,
+    /// Largest body of a push (PUT .../metrics/{metric}) in bytes; a larger one is refused
+    /// with 413.
+    #[arg(long, default_value_t = crate::http::PUSH_BODY_LIMIT, value_name = "BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_push_body_bytes: usize,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -113,6 +117,7 @@ impl From<ServeArgs> for ServeConfig {
             limits: crate::serve::Limits {
                 max_policy_sets: args.max_policy_sets,
                 max_stream_subscribers: args.max_stream_subscribers,
+                max_push_body_bytes: args.max_push_body_bytes,
             },
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 / 413 (body over 64 KiB) with `{"error": ...}` |
+//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 / 413 (body over `--max-push-body-bytes`, 64 KiB by default) / 408 (body not received within 10 s) with `{"error": ...}` |
 //! | `GET /v1/namespaces/{namespace}/policysets/{name}` | the latest decision with its reasons |
 //! | `GET /v1/policysets` | every policy set with its desired capacity |
 //! | `GET /healthz` | 200 while the process serves |
@@ -10,11 +10,11 @@
 //! | `GET /metrics` | Prometheus metrics |
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -34,17 +34,46 @@ use crate::telemetry::PolicySetLabels;
 pub struct HttpState {
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
+    limits: BodyLimits,
 }
 
-/// The largest push body accepted, in bytes; a larger one is refused with 413.
+/// The default largest push body accepted, in bytes (`serve --max-push-body-bytes`); a larger
+/// one is refused with 413.
 pub const PUSH_BODY_LIMIT: usize = 64 * 1024;
 
-/// The router of every HTTP route.
+/// How long a push body may take to arrive once its headers have: a client that stalls in the
+/// middle of its body is answered 408 and its connection closed, rather than held open.
+pub const PUSH_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a push body may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// The largest body accepted, in bytes.
+    pub max_push_body_bytes: usize,
+    /// The longest time its bytes may take to arrive.
+    pub push_body_timeout: Duration,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            max_push_body_bytes: PUSH_BODY_LIMIT,
+            push_body_timeout: PUSH_BODY_TIMEOUT,
+        }
+    }
+}
+
+/// The router of every HTTP route, with the default [`BodyLimits`].
 pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
+    router_with(registry, clock, BodyLimits::default())
+}
+
+/// The router of every HTTP route.
+pub fn router_with(registry: Arc<Registry>, clock: Arc<dyn Clock>, limits: BodyLimits) -> Router {
     Router::new()
         .route(
             "/v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}",
-            put(push_datapoint).layer(DefaultBodyLimit::max(PUSH_BODY_LIMIT)),
+            put(push_datapoint).layer(DefaultBodyLimit::max(limits.max_push_body_bytes)),
         )
         .route(
             "/v1/namespaces/{namespace}/policysets/{name}",
@@ -54,7 +83,11 @@ pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(HttpState { registry, clock })
+        .with_state(HttpState {
+            registry,
+            clock,
+            limits,
+        })
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -71,14 +104,29 @@ fn unknown_policy_set(namespace: &str, name: &str) -> Response {
 async fn push_datapoint(
     State(state): State<HttpState>,
     Path((namespace, name, metric)): Path<(String, String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
+    let limits = state.limits;
+    let Ok(body) =
+        tokio::time::timeout(limits.push_body_timeout, Bytes::from_request(request, &())).await
+    else {
+        return error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} ms",
+                limits.push_body_timeout.as_millis()
+            ),
+        );
+    };
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {PUSH_BODY_LIMIT} bytes"),
+                format!(
+                    "request body larger than {} bytes",
+                    limits.max_push_body_bytes
+                ),
             );
         }
         Err(rejection) => {

@@ -48,6 +48,8 @@ pub struct Limits {
     /// Open `StreamIsActive` and `StreamMetricSpec` streams at most: beyond it a stream is
     /// refused with `RESOURCE_EXHAUSTED`.
     pub max_stream_subscribers: usize,
+    /// The largest push body accepted, in bytes: a larger one is refused with 413.
+    pub max_push_body_bytes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
         Self {
             max_policy_sets: crate::registry::DEFAULT_MAX_POLICY_SETS,
             max_stream_subscribers: crate::grpc::DEFAULT_MAX_STREAMS,
+            max_push_body_bytes: http::PUSH_BODY_LIMIT,
         }
     }
 }
@@ -249,8 +252,13 @@ impl Server {
                 tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
                 wait_for(stopped.clone()),
             );
-        let http = axum::serve(self.http_listener, http::router(self.registry, self.clock))
-            .with_graceful_shutdown(wait_for(stopped));
+        let body_limits = http::BodyLimits {
+            max_push_body_bytes: self.limits.max_push_body_bytes,
+            ..http::BodyLimits::default()
+        };
+        let router = http::router_with(self.registry, self.clock, body_limits);
+        let http =
+            axum::serve(self.http_listener, router).with_graceful_shutdown(wait_for(stopped));
         let signal = async move {
             shutdown.await;
             info!("Shutting down.");

@@ -52,6 +52,10 @@ pub struct TracePoint {
     pub value: f64,
 }
 
+/// The latest offset a trace may give, in seconds from the start: 100 years (a larger one
+/// would overflow the instant it is added to).
+pub const MAX_OFFSET_SECONDS: f64 = 3_155_760_000.0;
+
 enum TraceTime {
     Offset(f64),
     Instant(DateTime<Utc>),
@@ -84,7 +88,16 @@ pub fn parse_trace(
         let line = record.position().map_or(0, csv::Position::line);
         let field = |i: usize| record.get(i).unwrap_or("");
         let time = match field(0).parse::<f64>() {
-            Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => TraceTime::Offset(seconds),
+            Ok(seconds) if (0.0..=MAX_OFFSET_SECONDS).contains(&seconds) => {
+                TraceTime::Offset(seconds)
+            }
+            Ok(seconds) if seconds > MAX_OFFSET_SECONDS => {
+                return Err(TraceError(format!(
+                    "trace line {line}: time `{}`: at most {MAX_OFFSET_SECONDS} seconds (100 \
+                     years) from the start",
+                    field(0)
+                )));
+            }
             _ => TraceTime::Instant(field(0).parse().map_err(|_| {
                 TraceError(format!(
                     "trace line {line}: time `{}`: expected seconds from the start (>= 0) or an RFC 3339 instant",

@@ -1,9 +1,15 @@
-//! Lifecycle and limits of `Server::run`: readiness, the stream and policy set caps, and the
-//! drain on shutdown (in-flight requests finish, open streams end with OK, `run` returns Ok).
+//! Lifecycle and limits of `Server::run`: readiness, the stream, policy set and push body caps,
+//! and the drain on shutdown (in-flight requests finish, open streams end with OK, `run` returns
+//! Ok).
+
+#[path = "support/http.rs"]
+mod http;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::Parser;
+use ecs_scaler::cli::{Cli, Command};
 use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
 use ecs_scaler::grpc::proto::{GetMetricSpecResponse, ScaledObjectRef};
 use ecs_scaler::serve::{Limits, ServeConfig, ServeError, Server};
@@ -184,6 +190,46 @@ async fn inline_policy_sets_beyond_the_limit_are_resource_exhausted() {
     );
     // The file-defined policy set is still served.
     client.get_metric_spec(worker()).await.unwrap();
+    let _ = running.stop.send(());
+}
+
+/// `ServeConfig` of `ecs-scaler serve` with `extra` arguments.
+fn serve_config(extra: &[&str]) -> ServeConfig {
+    let mut args = vec!["ecs-scaler", "serve"];
+    args.extend(extra);
+    match Cli::try_parse_from(args).unwrap().command {
+        Command::Serve(args) => args.into(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn push_bodies_over_max_push_body_bytes_are_413_and_smaller_ones_are_accepted() {
+    // The flag reaches the limits; 64 KiB without it; 0 is refused.
+    assert_eq!(serve_config(&[]).limits.max_push_body_bytes, 65536);
+    let limits = serve_config(&["--max-push-body-bytes", "100"]).limits;
+    assert_eq!(limits.max_push_body_bytes, 100);
+    let error = Cli::try_parse_from(["ecs-scaler", "serve", "--max-push-body-bytes", "0"])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--max-push-body-bytes"), "{error}");
+
+    let running = start(limits).await;
+    let path = "/v1/namespaces/jobs/policysets/worker/metrics/backlog";
+    let small = r#"{"value": 7}"#;
+    let (status, body) = http::request(running.http, "PUT", path, small).await;
+    assert_eq!(status, 204, "{body}");
+    // 101 bytes: one over the limit.
+    let large = format!(r#"{{"value": 7, "timestamp": null{}}}"#, " ".repeat(70));
+    assert_eq!(large.len(), 101);
+    let (status, body) = http::request(running.http, "PUT", path, &large).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than 100 bytes"), "{body}");
+    // At the limit exactly: accepted.
+    let exact = &format!(r#"{{"value": 7, "timestamp": null{}}}"#, " ".repeat(69));
+    assert_eq!(exact.len(), 100);
+    let (status, body) = http::request(running.http, "PUT", path, exact).await;
+    assert_eq!(status, 204, "{body}");
     let _ = running.stop.send(());
 }
 

@@ -1,21 +1,19 @@
 //! The Prometheus source against a real Prometheus: Debian's `prometheus` package, started on
-//! 127.0.0.1 with a temporary TSDB, scraping every second a `/metrics` target this test serves.
+//! 127.0.0.1 with a temporary TSDB, scraping every second a `/metrics` target this test serves
+//! (`tests/support/prometheus.rs`).
 //!
 //! `tests/run-all.sh` installs Prometheus when it is missing. Without the binary on `PATH` these
 //! tests fail (they do not skip), saying so.
 
 #[path = "support/certificates.rs"]
 mod certificates;
+#[path = "support/prometheus.rs"]
+mod prometheus_server;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
 use ecs_scaler::clock::SystemClock;
 use ecs_scaler::controller::Verdict;
 use ecs_scaler::policy::document::PrometheusSpec;
@@ -26,209 +24,13 @@ use ecs_scaler::sources::poller::Poll;
 use ecs_scaler::sources::prometheus::{BasicAuth, PrometheusPoller};
 use ecs_scaler::sources::{FeedReceiver, SourceError};
 use ecs_scaler::telemetry::Metrics;
+use prometheus_server::{ACTIVE_USERS, Prometheus, Target, get_text, http_client};
 use tokio::sync::oneshot;
 
 /// The password of the TLS test's basic auth user, and its bcrypt hash for Prometheus's web
 /// config (cost 4, to keep the test fast).
 const PASSWORD: &str = "p4ss-SECRET";
 const PASSWORD_BCRYPT: &str = "$2b$04$/ze8fHimVuh5MP3MmSt1oOvP1VXCUNuxxAjeVOFRvYN7rxtS9u/gO";
-
-/// What the target serves on `/metrics`: `app_active_sessions` (changed by the test) and two
-/// series of `app_pod_sessions`.
-struct Target {
-    addr: SocketAddr,
-    sessions: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Target {
-    async fn start(sessions: f64) -> Self {
-        let value = Arc::new(AtomicU64::new(sessions.to_bits()));
-        let served = value.clone();
-        let app = Router::new().route(
-            "/metrics",
-            get(move || {
-                let sessions = f64::from_bits(served.load(Ordering::SeqCst));
-                async move {
-                    format!(
-                        "# TYPE app_active_sessions gauge\n\
-                         app_active_sessions{{app=\"checkout\"}} {sessions}\n\
-                         # TYPE app_pod_sessions gauge\n\
-                         app_pod_sessions{{pod=\"checkout-a\"}} 1\n\
-                         app_pod_sessions{{pod=\"checkout-b\"}} 2\n"
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self {
-            addr,
-            sessions: value,
-            task,
-        }
-    }
-
-    fn set(&self, sessions: f64) {
-        self.sessions.store(sessions.to_bits(), Ordering::SeqCst);
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// A running Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    address: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn prometheus_binary() -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("prometheus"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the `prometheus` binary is not on PATH: run tests/run-all.sh, which installs \
-                 Debian's `prometheus` package (or `apt-get install prometheus`)"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Prometheus {
-    /// Starts Prometheus scraping `target` every second; `web_config` (YAML) turns on TLS or
-    /// authentication, and the address is then `https://`.
-    fn start(target: SocketAddr, web_config: Option<String>) -> Self {
-        let binary = prometheus_binary();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-                 scrape_configs:\n\
-                 - job_name: app\n  \
-                   static_configs: [{{targets: ['{target}']}}]\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let log = dir.path().join("prometheus.log");
-        let mut command = Command::new(binary);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let scheme = match web_config {
-            Some(web_config) => {
-                let path = dir.path().join("web.yml");
-                std::fs::write(&path, web_config).unwrap();
-                command.arg(format!("--web.config.file={}", path.display()));
-                "https"
-            }
-            None => "http",
-        };
-        let child = command.spawn().expect("prometheus starts");
-        Self {
-            child,
-            address: format!("{scheme}://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// Panics with the log when `ready` does not succeed within 30 s.
-    async fn wait<T>(
-        &mut self,
-        what: &str,
-        mut ready: impl AsyncFnMut() -> Result<T, String>,
-    ) -> T {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let last = match ready().await {
-                Ok(value) => return value,
-                Err(error) => error,
-            };
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "prometheus exited ({status}) before {what}:\n{}",
-                    self.log_tail()
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "no {what} within 30 s (last: {last}); prometheus log:\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// A plain HTTP client for the test's own requests (rustls with ring, as the crate uses).
-fn http_client() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap()
-}
-
-async fn get_text(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body = response.text().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("HTTP {status}: {body}"))
-    }
-}
 
 fn spec(address: &str, query: &str) -> PrometheusSpec {
     serde_json::from_value(serde_json::json!({
@@ -278,8 +80,6 @@ async fn wait_for_value(feed: &mut FeedReceiver, value: f64) {
         *feed.borrow()
     );
 }
-
-const ACTIVE_USERS: &str = r#"sum(app_active_sessions{app="checkout"})"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_users_come_from_a_real_prometheus_through_the_hub_and_the_server() {

@@ -29,6 +29,10 @@ spec:
 "#;
 
 fn app() -> (Router, Arc<Registry>) {
+    app_with(BodyLimits::default())
+}
+
+fn app_with(limits: BodyLimits) -> (Router, Arc<Registry>) {
     let registry = Registry::new(RegistryConfig {
         hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
         clock: Arc::new(SystemClock),
@@ -40,7 +44,10 @@ fn app() -> (Router, Arc<Registry>) {
         source_description: "test".to_owned(),
     });
     registry.insert(load_str(POLICY, "test").unwrap(), Origin::Embedded("test"));
-    (router(registry.clone(), Arc::new(SystemClock)), registry)
+    (
+        router_with(registry.clone(), Arc::new(SystemClock), limits),
+        registry,
+    )
 }
 
 async fn call(app: &Router, method: Method, uri: &str, body: &str) -> (StatusCode, String) {
@@ -176,6 +183,56 @@ async fn push_body_over_the_limit_is_413_with_a_json_error() {
         json["error"].as_str().unwrap().contains("65536 bytes"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn push_body_limit_is_the_configured_one() {
+    let (app, _registry) = app_with(BodyLimits {
+        max_push_body_bytes: 40,
+        ..BodyLimits::default()
+    });
+    let (status, text) = call(&app, Method::PUT, PUSH, r#"{"value": 1}"#).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let padded = format!(r#"{{"value": 1, "pad": "{}"}}"#, "x".repeat(40));
+    let (status, text) = call(&app, Method::PUT, PUSH, &padded).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(text.contains("larger than 40 bytes"), "{text}");
+}
+
+#[tokio::test]
+async fn push_body_that_stops_arriving_is_408_after_the_body_timeout() {
+    let (app, registry) = app_with(BodyLimits {
+        push_body_timeout: Duration::from_millis(200),
+        ..BodyLimits::default()
+    });
+    // Half a body, then nothing: the client stalls without closing.
+    let half = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
+        br#"{"value": 12"#,
+    ))]);
+    let stalled = futures_util::StreamExt::chain(half, futures_util::stream::pending());
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri(PUSH)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), app.clone().oneshot(request))
+        .await
+        .expect("answered at the body timeout, not held")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("not received within 200 ms"), "{text}");
+    let key = SourceKey::Push {
+        policy_set: crate::policy::PolicySetId::new("shop", "checkout"),
+        metric: "activeUsers".to_owned(),
+    };
+    let mut pushed = usize::MAX;
+    registry
+        .hub()
+        .modify(&key, |feed| pushed = feed.datapoints.len());
+    assert_eq!(pushed, 0, "nothing of the half body was recorded");
 }
 
 #[tokio::test]

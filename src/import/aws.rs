@@ -457,22 +457,38 @@ impl Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(f64),
-            Text(String),
+        /// Reads a number or a string, and says what it expected when it gets anything else
+        /// (an untagged enum would only say that no variant matched).
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("epoch seconds or an ISO 8601 timestamp")
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, seconds: f64) -> Result<Timestamp, E> {
+                Timestamp::from_epoch(seconds)
+                    .ok_or_else(|| E::custom(format!("{seconds} is not a valid epoch timestamp")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Timestamp, E> {
+                self.visit_f64(seconds as f64)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Timestamp, E> {
+                self.visit_f64(seconds as f64)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(text).ok_or_else(|| {
+                    E::custom(format!(
+                        "`{text}` is not a timestamp: expected epoch seconds or ISO 8601"
+                    ))
+                })
+            }
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Number(seconds) => Timestamp::from_epoch(seconds).ok_or_else(|| {
-                serde::de::Error::custom(format!("{seconds} is not a valid epoch timestamp"))
-            }),
-            Raw::Text(text) => Timestamp::parse(&text).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "`{text}` is not a timestamp: expected epoch seconds or ISO 8601"
-                ))
-            }),
-        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -512,9 +528,11 @@ pub fn read_dir(dir: &Path) -> Result<AwsInput, String> {
         let mut deserializer = serde_json::Deserializer::from_str(&text);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(Some)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                format!("{}: {field}: {}", path.display(), e.into_inner())
+            .map_err(|e| match e.path().to_string().as_str() {
+                // Broken JSON between two fields of the document itself: no field to name, the
+                // message has the line and column.
+                "?" | "." => format!("{}: {}", path.display(), e.into_inner()),
+                field => format!("{}: {field}: {}", path.display(), e.into_inner()),
             })
     }
     let required = |name: &str| {

@@ -505,8 +505,14 @@ fn resolve_math(queries: &[MetricQuery]) -> Result<Math, String> {
     })
 }
 
+/// CloudWatch's longest metric math expression, in bytes.
+const MAX_EXPRESSION_BYTES: usize = 2048;
+
 /// `expression` with every reference to another expression replaced by that expression in
-/// parentheses; the metrics it reads are added to `inputs`.
+/// parentheses; the metrics it reads are added to `inputs`. An inlined expression longer than
+/// CloudWatch takes is refused as soon as it grows past it: expressions that reference each
+/// other many times over (`e1 = e2 + e2 + ...`, `e2 = e3 + e3 + ...`) would otherwise grow
+/// exponentially with their depth.
 fn inline(
     expression: &str,
     by_id: &BTreeMap<&str, &MetricQuery>,
@@ -516,15 +522,36 @@ fn inline(
     if depth > 10 {
         return Err("its metric math expressions nest more than 10 deep".to_owned());
     }
+    let too_long = || {
+        format!(
+            "its metric math, with the expressions it references written out, is longer than \
+             CloudWatch's {MAX_EXPRESSION_BYTES} characters"
+        )
+    };
     let mut failure = None;
+    let mut inlined = 0usize;
     let out = scan_identifiers(expression, |identifier, _| {
+        if failure.is_some() {
+            return None;
+        }
         let query = by_id.get(identifier)?;
         match (&query.expression, &query.metric_stat) {
             (Some(inner), _) => match inline(inner, by_id, inputs, depth + 1) {
-                Ok(inner) if is_atomic(&inner) => Some(inner),
-                Ok(inner) => Some(format!("({inner})")),
+                Ok(inner) => {
+                    let inner = if is_atomic(&inner) {
+                        inner
+                    } else {
+                        format!("({inner})")
+                    };
+                    inlined += inner.len();
+                    if inlined > MAX_EXPRESSION_BYTES {
+                        failure = Some(too_long());
+                        return None;
+                    }
+                    Some(inner)
+                }
                 Err(error) => {
-                    failure.get_or_insert(error);
+                    failure = Some(error);
                     None
                 }
             },
@@ -537,6 +564,7 @@ fn inline(
     });
     match failure {
         Some(error) => Err(error),
+        None if out.len() > MAX_EXPRESSION_BYTES => Err(too_long()),
         None => Ok(out),
     }
 }
@@ -988,7 +1016,9 @@ impl<'a> ServiceBuilder<'a> {
                         self.target.min_capacity, self.target.max_capacity
                     ),
                     "spec.scalableTarget minCapacity 0, maxCapacity 0",
-                    Status::Decide("the capacities are negative: set them".to_owned()),
+                    Status::Decide(
+                        "a capacity is negative or above 4294967295: set them".to_owned(),
+                    ),
                 );
                 (0, 0)
             }
@@ -1181,7 +1211,7 @@ impl<'a> ServiceBuilder<'a> {
         ) else {
             return decide(
                 self,
-                "Cooldown or MinAdjustmentMagnitude is negative".to_owned(),
+                "Cooldown or MinAdjustmentMagnitude is negative or above 4294967295".to_owned(),
             );
         };
         let row = self.report.rows.len();
@@ -1298,7 +1328,9 @@ impl<'a> ServiceBuilder<'a> {
             .ok_or("it has no valid EvaluationPeriods")?;
         let datapoints_to_alarm = alarm
             .datapoints_to_alarm
-            .map(|m| u32::try_from(m).map_err(|_| "DatapointsToAlarm is negative"))
+            .map(|m| {
+                u32::try_from(m).map_err(|_| "DatapointsToAlarm is negative or above 4294967295")
+            })
             .transpose()?;
         let treat_missing_data = match alarm.treat_missing_data.as_deref() {
             None | Some("missing") => TreatMissingData::Missing,
@@ -1459,7 +1491,7 @@ impl<'a> ServiceBuilder<'a> {
             self.report.push(
                 setting,
                 "not translated",
-                Status::Decide("a cooldown is negative".to_owned()),
+                Status::Decide("a cooldown is negative or above 4294967295".to_owned()),
             );
             return;
         };
@@ -2025,7 +2057,7 @@ impl<'a> ServiceBuilder<'a> {
             self.report.push(
                 setting,
                 "not translated",
-                Status::Decide("a capacity is negative".to_owned()),
+                Status::Decide("a capacity is negative or above 4294967295".to_owned()),
             );
             return;
         };
@@ -2269,10 +2301,20 @@ pub fn envelope(spec: &Spec) -> (u32, u32) {
     )
 }
 
+/// How many capacities [`swallowed_steps`] checks per step, from the lowest: twice ECS's quota
+/// of tasks per service (5,000). A `MaxCapacity` in the millions or billions (AWS takes any
+/// `int`) would otherwise take minutes or hours; the report then says where it stopped.
+pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
+
 /// For each step of each step policy, the capacities in `[low, high]` at which the HPA's
-/// default 10% tolerance would swallow the change it makes.
+/// default 10% tolerance would swallow the change it makes (only the lowest
+/// [`SWALLOWED_STEPS_SCAN`] capacities are checked).
 pub fn swallowed_steps(spec: &Spec, low: u32, high: u32) -> Vec<String> {
     use crate::simulate::hpa::{DEFAULT_TOLERANCE, Hpa, MetricReading, Rules};
+    if low > high {
+        // No capacity fits (the policy set does not compile, and the report says so).
+        return Vec::new();
+    }
     let hpa = Hpa::new(
         low.max(1),
         high.max(1),
@@ -2280,6 +2322,15 @@ pub fn swallowed_steps(spec: &Spec, low: u32, high: u32) -> Vec<String> {
         Rules::scale_down(None, DEFAULT_TOLERANCE),
     );
     let magnitude_on_scale_in = spec.behavior.min_adjustment_magnitude_on_scale_in;
+    let first = low.max(1);
+    let last = high
+        .max(1)
+        .min(first.saturating_add(SWALLOWED_STEPS_SCAN - 1));
+    let unchecked = if last < high {
+        format!(" (checked up to {last} replicas)")
+    } else {
+        String::new()
+    };
     let mut out = Vec::new();
     for policy in &spec.policies {
         let Some(step) = &policy.step_scaling else {
@@ -2287,7 +2338,7 @@ pub fn swallowed_steps(spec: &Spec, low: u32, high: u32) -> Vec<String> {
         };
         for adjustment in &step.step_adjustments {
             let mut lost: Vec<u32> = Vec::new();
-            for current in low.max(1)..=high.max(1) {
+            for current in first..=last {
                 let wanted = crate::engine::step::adjusted_capacity(
                     step.adjustment_type,
                     adjustment.scaling_adjustment,
@@ -2321,7 +2372,7 @@ pub fn swallowed_steps(spec: &Spec, low: u32, high: u32) -> Vec<String> {
                 AdjustmentType::ExactCapacity => format!("={}", adjustment.scaling_adjustment),
             };
             out.push(format!(
-                "`{}` {change} at {} replicas",
+                "`{}` {change} at {} replicas{unchecked}",
                 policy.policy_name,
                 ranges(&lost)
             ));
@@ -2336,8 +2387,10 @@ fn ranges(values: &[u32]) -> String {
     let mut iter = values.iter().copied().peekable();
     while let Some(start) = iter.next() {
         let mut end = start;
-        while iter.peek() == Some(&(end + 1)) {
-            end += 1;
+        while let Some(next) = end.checked_add(1)
+            && iter.peek() == Some(&next)
+        {
+            end = next;
             iter.next();
         }
         parts.push(if start == end {

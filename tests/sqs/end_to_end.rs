@@ -18,8 +18,7 @@ use ecs_scaler::engine::reason::Outcome;
 use tokio_stream::StreamExt;
 
 use crate::harness::{
-    self, Moto, Queue, Recorder, Scaler, desired_now, eventually, policy_set, scaled_object,
-    sqs_source,
+    self, Moto, Queue, Recorder, desired_now, eventually, policy_set, scaled_object, sqs_source,
 };
 
 const PERIOD: i64 = 10;
@@ -73,7 +72,7 @@ async fn queues_drive_target_tracking_and_step_scaling_through_grpc() {
     let client = harness::sqs_client(&endpoint).await;
     let work = Queue::create(&client, "work").await;
     let urgent = Queue::create(&client, "urgent").await;
-    let mut scaler = Scaler::start(
+    let mut scaler = harness::start_scaler(
         &[("worker.yaml", policy(&work.url, "urgent", &endpoint))],
         None,
     )

@@ -90,7 +90,7 @@ async fn faults_serve_the_last_good_value_then_unavailable_then_recover_without_
         proxies.push(proxy);
     }
     let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
-    let scaler = Scaler::start(&files, Some(CAPACITY)).await;
+    let scaler = harness::start_scaler(&files, Some(CAPACITY)).await;
 
     let scenarios = FAULTS
         .iter()

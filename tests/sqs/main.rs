@@ -11,11 +11,16 @@
 mod end_to_end;
 mod faults;
 mod harness;
+#[path = "../support/fault_proxy.rs"]
 mod proxy;
+#[path = "../support/scaler.rs"]
+mod scaler;
 
 use std::time::Duration;
 
-use harness::{GET_QUEUE_ATTRIBUTES, Moto, Queue, Scaler, eventually, policy_set, sqs_source};
+use harness::{
+    GET_QUEUE_ATTRIBUTES, Moto, Queue, eventually, policy_set, sqs_source, start_scaler,
+};
 
 /// A policy set that only watches `source` (as metric `backlog`).
 fn watcher(name: &str, source: &str) -> (String, String) {
@@ -65,7 +70,7 @@ async fn queue_depth_counts_visible_in_flight_and_delayed_messages_as_configured
         watcher("unknown", &sqs_source("no-such-queue", &endpoint, "")),
     ];
     let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
-    let scaler = Scaler::start(&files, None).await;
+    let scaler = start_scaler(&files, None).await;
 
     // Defaults: visible + in flight (KEDA's scaleOnInFlight: true), delayed not counted.
     let expected = [
@@ -131,7 +136,7 @@ async fn policy_sets_naming_the_same_queue_share_one_poller() {
     let source = sqs_source(&queue.url, &endpoint, "");
     let files = [watcher("first", &source), watcher("second", &source)];
     let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect();
-    let scaler = Scaler::start(&files, None).await;
+    let scaler = start_scaler(&files, None).await;
     assert_eq!(scaler.registry.hub().len(), 1, "one feed for one queue");
 
     for name in ["first", "second"] {

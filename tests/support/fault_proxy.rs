@@ -1,14 +1,17 @@
-//! A fault-injecting TCP proxy between the scaler and moto.
+//! A fault-injecting TCP proxy between the scaler and a peer it calls (moto for SQS, Prometheus).
 //!
 //! Modes, switched at any time:
 //! - [`Mode::Pass`]: bytes flow both ways;
 //! - [`Mode::Refuse`]: the port is closed (connections are refused) and open connections are
-//!   reset: SQS is down;
+//!   reset: the peer is down;
 //! - [`Mode::Stall`]: connections are accepted and requests read, but nothing is forwarded or
-//!   answered, on new and open connections alike: SQS hangs;
+//!   answered, on new and open connections alike: the peer hangs;
 //! - [`Mode::Throttle`]: every HTTP request is answered at once with SQS's throttling error.
 //!
 //! Leaving a fault mode closes the connections it held, as a recovering load balancer would.
+//! Shared by several test crates, each using a part of it.
+
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

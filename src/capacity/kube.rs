@@ -279,7 +279,7 @@ async fn poll_scale(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticker.tick().await;
-        match api.get_scale(&name).await {
+        match crate::kubernetes::bounded(api.get_scale(&name)).await {
             Ok(scale) => publish(&sender, &name, Some(TargetState::from_scale(&scale))),
             Err(kube::Error::Api(status)) if status.is_not_found() => {
                 publish(&sender, &name, None);

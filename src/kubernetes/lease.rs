@@ -44,7 +44,7 @@ impl LeaseLock {
     /// Acquires or renews the Lease at `now`; whether this replica holds it.
     pub async fn try_hold(&self, now: DateTime<Utc>) -> kube::Result<bool> {
         let seconds = i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX);
-        let Some(mut lease) = self.api.get_opt(LEASE_NAME).await? else {
+        let Some(mut lease) = super::bounded(self.api.get_opt(LEASE_NAME)).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(LEASE_NAME.to_owned()),
@@ -59,7 +59,9 @@ impl LeaseLock {
                     ..LeaseSpec::default()
                 }),
             };
-            return conflict_is_false(self.api.create(&PostParams::default(), &lease).await);
+            return conflict_is_false(
+                super::bounded(self.api.create(&PostParams::default(), &lease)).await,
+            );
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let mine = spec.holder_identity.as_deref() == Some(self.identity.as_str());
@@ -77,10 +79,8 @@ impl LeaseLock {
         }
         spec.renew_time = Some(micro(now));
         spec.lease_duration_seconds = Some(seconds);
-        let result = self
-            .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
-            .await;
+        let result =
+            super::bounded(self.api.replace(LEASE_NAME, &PostParams::default(), &lease)).await;
         conflict_is_false(result)
     }
 }

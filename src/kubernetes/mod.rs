@@ -13,3 +13,14 @@ pub(crate) mod testing;
 
 pub use crate::policy::document::ScalingPolicySetResource;
 pub use crd::{Condition, LastDecision, ScalingPolicySetStatus};
+
+/// How long one request to the API server (a GET, a write; not a watch) may take.
+pub const API_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `call`, abandoned with an error after [`API_CALL_TIMEOUT`]: a stalled API server must not
+/// stall the loop that made the call (the client itself bounds only connecting and writing).
+pub async fn bounded<T>(call: impl Future<Output = kube::Result<T>>) -> kube::Result<T> {
+    tokio::time::timeout(API_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|elapsed| Err(kube::Error::Service(Box::new(elapsed))))
+}

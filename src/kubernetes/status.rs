@@ -140,11 +140,11 @@ pub async fn apply_status(
         "kind": crate::policy::document::KIND,
         "status": status,
     });
-    api.patch_status(
+    super::bounded(api.patch_status(
         &id.name,
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
-    )
+    ))
     .await
     .map(|_| ())
 }

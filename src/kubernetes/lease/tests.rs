@@ -84,3 +84,18 @@ async fn an_expired_lease_is_taken_over_with_its_resource_version_and_a_conflict
     });
     assert!(!held.unwrap());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_api_server_is_abandoned_after_the_call_timeout() {
+    let (client, mut api) = testing::client();
+    let lock = LeaseLock::new(client, "ecs-scaler", "pod-a", Duration::from_secs(30));
+    let held = tokio::spawn(async move { lock.try_hold(at("2026-11-28T12:00:00Z")).await });
+    // The GET arrives and is never answered.
+    let stalled = next(&mut api).await;
+    let result = tokio::time::timeout(crate::kubernetes::API_CALL_TIMEOUT * 2, held)
+        .await
+        .expect("try_hold returns within the call timeout")
+        .unwrap();
+    assert!(result.is_err(), "an error, not a wait: {result:?}");
+    drop(stalled);
+}

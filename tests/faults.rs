@@ -37,7 +37,7 @@ use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
 use ecs_scaler::http::PUSH_BODY_TIMEOUT;
 use fault_proxy::{FaultProxy, Mode};
 use prometheus_server::{ACTIVE_USERS, Prometheus, Target};
-use scaler::{Recorder, Scaler, eventually};
+use scaler::{Recorder, Scaler, eventually, unavailable_after_staleness_bound};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic::Code;
@@ -114,24 +114,11 @@ async fn last_good_value_then_unavailable(
         Some(desired),
         "{name}: the last good decision stands within the staleness bound"
     );
-    let status = eventually(
-        &format!("{name}: UNAVAILABLE after the staleness bound"),
-        Duration::from_secs(10),
-        async || scaler.get_metrics(name).await.err(),
-    )
-    .await;
-    let after = began.elapsed();
-    assert_eq!(status.code(), Code::Unavailable, "{name}: {status:?}");
-    assert!(
-        after >= Duration::from_secs(STALE_AFTER_SECONDS - 1),
-        "{name}: unavailable after {after:?}, before the staleness bound"
-    );
-    let message = status.message();
-    assert!(
-        message.contains("`load`")
-            && message.contains(&format!("stale after {STALE_AFTER_SECONDS} s")),
-        "{name}: {message}"
-    );
+    let status =
+        unavailable_after_staleness_bound(name, "`load`", STALE_AFTER_SECONDS, began, async || {
+            scaler.get_metrics(name).await.err()
+        })
+        .await;
     assert!(
         matches!(*scaler.handle(name).verdict(), Verdict::Unavailable { .. }),
         "{name}"

@@ -27,7 +27,7 @@ use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
 use tonic::transport::Channel;
 
 use crate::scaler;
-pub use crate::scaler::{Recorder, Scaler, eventually};
+pub use crate::scaler::{Recorder, Scaler, eventually, unavailable_after_staleness_bound};
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";

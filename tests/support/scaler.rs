@@ -247,6 +247,41 @@ pub async fn eventually<T>(
     }
 }
 
+/// After a fault began at `began`: waits until `get_metrics` answers `UNAVAILABLE` (what makes
+/// KEDA apply its fallback) and checks that it came no earlier than the staleness bound of
+/// `stale_after_seconds`, with a message naming `metric` and the bound.
+pub async fn unavailable_after_staleness_bound(
+    name: &str,
+    metric: &str,
+    stale_after_seconds: u64,
+    began: std::time::Instant,
+    get_metrics: impl AsyncFnMut() -> Option<tonic::Status>,
+) -> tonic::Status {
+    let status = eventually(
+        &format!("{name}: UNAVAILABLE after the staleness bound"),
+        Duration::from_secs(10),
+        get_metrics,
+    )
+    .await;
+    let after = began.elapsed();
+    assert_eq!(
+        status.code(),
+        tonic::Code::Unavailable,
+        "{name}: {status:?}"
+    );
+    assert!(
+        after >= Duration::from_secs(stale_after_seconds - 1),
+        "{name}: unavailable after {after:?}, before the staleness bound"
+    );
+    let message = status.message();
+    assert!(
+        message.contains(metric)
+            && message.contains(&format!("stale after {stale_after_seconds} s")),
+        "{name}: {message}"
+    );
+    status
+}
+
 /// Every verdict a policy set published while the recorder ran (as seen by a watcher: values
 /// replaced within microseconds may be skipped, but the assumed capacity keeps every decision).
 pub struct Recorder {

@@ -658,6 +658,26 @@ impl Registry {
     }
 }
 
+/// A registry for tests: system clock, fresh metrics, a tick of an hour (tests step or wait for
+/// what they need), loading from `source_description`.
+#[cfg(test)]
+pub(crate) fn test_registry(
+    initial_capacity: Option<u32>,
+    source_description: &str,
+) -> Arc<Registry> {
+    use crate::clock::SystemClock;
+    Registry::new(RegistryConfig {
+        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
+        clock: Arc::new(SystemClock),
+        metrics: Arc::new(Metrics::new()),
+        controller: ControllerConfig {
+            tick: std::time::Duration::from_secs(3600),
+        },
+        initial_capacity,
+        source_description: source_description.to_owned(),
+    })
+}
+
 /// Why a policy set waiting for its CloudWatch alarms cannot decide yet.
 fn waiting_reason(set: &CompiledPolicySet) -> String {
     let alarms: Vec<String> = set

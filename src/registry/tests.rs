@@ -1,23 +1,12 @@
 //! Registry tests: resolution of trigger metadata, replacement and removal.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::*;
-use crate::clock::SystemClock;
 use crate::policy::load::load_str;
 
 fn registry() -> Arc<Registry> {
-    Registry::new(RegistryConfig {
-        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
-        clock: Arc::new(SystemClock),
-        metrics: Arc::new(Metrics::new()),
-        controller: ControllerConfig {
-            tick: Duration::from_secs(3600),
-        },
-        initial_capacity: None,
-        source_description: "policy directory /policies".to_owned(),
-    })
+    test_registry(None, "policy directory /policies")
 }
 
 fn policy(min: u32) -> CompiledPolicySet {

@@ -3,24 +3,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::clock::SystemClock;
-use crate::controller::ControllerConfig;
 use crate::kubernetes::testing::{self, expired, list, next};
-use crate::registry::RegistryConfig;
-use crate::sources::hub::SourceHub;
-use crate::telemetry::Metrics;
+use crate::registry::test_registry;
 
 fn registry() -> Arc<Registry> {
-    Registry::new(RegistryConfig {
-        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
-        clock: Arc::new(SystemClock),
-        metrics: Arc::new(Metrics::new()),
-        controller: ControllerConfig {
-            tick: Duration::from_secs(3600),
-        },
-        initial_capacity: None,
-        source_description: "the cluster's ScalingPolicySets".to_owned(),
-    })
+    test_registry(None, "the cluster's ScalingPolicySets")
 }
 
 /// A ScalingPolicySet as the API server returns it (`version` is also its generation).

@@ -3,26 +3,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::clock::SystemClock;
-use crate::controller::ControllerConfig;
 use crate::kubernetes::crd::to_document;
 use crate::kubernetes::testing::{self, next};
 use crate::policy::compile;
-use crate::registry::{Origin, RegistryConfig};
-use crate::sources::hub::SourceHub;
-use crate::telemetry::Metrics;
+use crate::registry::{Origin, test_registry};
 
 fn registry() -> Arc<Registry> {
-    Registry::new(RegistryConfig {
-        hub: SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new())),
-        clock: Arc::new(SystemClock),
-        metrics: Arc::new(Metrics::new()),
-        controller: ControllerConfig {
-            tick: Duration::from_secs(3600),
-        },
-        initial_capacity: Some(3),
-        source_description: "the cluster's ScalingPolicySets".to_owned(),
-    })
+    test_registry(Some(3), "the cluster's ScalingPolicySets")
 }
 
 fn checkout() -> CompiledPolicySet {

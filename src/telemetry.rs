@@ -5,6 +5,7 @@
 //! from trigger metadata other than the policy set's name.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,20 +17,21 @@ use prometheus_client::registry::Registry;
 use crate::policy::PolicySetId;
 use crate::sources::SourceKey;
 
-/// Labels of a per-policy-set metric.
+/// Labels of a per-policy-set metric. Shared strings: each family's series of a policy set
+/// clones the controller's labels without copying the text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct PolicySetLabels {
     /// Namespace of the policy set.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name of the policy set.
-    pub policy_set: String,
+    pub policy_set: Arc<str>,
 }
 
 impl From<&PolicySetId> for PolicySetLabels {
     fn from(id: &PolicySetId) -> Self {
         Self {
-            namespace: id.namespace.clone(),
-            policy_set: id.name.clone(),
+            namespace: id.namespace.as_str().into(),
+            policy_set: id.name.as_str().into(),
         }
     }
 }

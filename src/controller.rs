@@ -2,16 +2,19 @@
 //!
 //! The controller keeps the metric histories and the engine state, copies new datapoints from
 //! its sources' feeds, and evaluates on a tick (default every 10 s), at the next scheduled
-//! action, and when a feed changes. Each evaluation is published as a [`Verdict`] in a watch
-//! channel; gRPC handlers only read the latest one.
+//! action, and when its inputs change. Each evaluation is published as a [`Verdict`] in a watch
+//! channel; gRPC handlers only read the latest one. Controllers have no task of their own: one
+//! [`driver::Driver`] task runs them all (see there why).
 //!
 //! [`Runtime`] is the synchronous core (histories + engine state), shared with `simulate`.
+
+pub mod driver;
+pub mod verdicts;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future::select_all;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -26,6 +29,7 @@ use crate::sources::cloudwatch::alarms::{AlarmFeed, AlarmRegistration};
 use crate::sources::hub::SourceHub;
 use crate::sources::{FeedReceiver, Observation};
 use crate::telemetry::{Metrics, PolicySetLabels};
+use verdicts::{VerdictPublisher, Verdicts};
 
 /// Histories and engine state of one policy set: everything needed to evaluate it.
 #[derive(Debug, Clone)]
@@ -189,14 +193,14 @@ pub struct Controller {
     /// Changes of the observed scale target (a view that observes one).
     capacity_changes: Option<CapacityChanges>,
     clock: Arc<dyn Clock>,
-    publisher: watch::Sender<Arc<Verdict>>,
+    publisher: VerdictPublisher,
     metrics: Arc<Metrics>,
     labels: PolicySetLabels,
     config: ControllerConfig,
 }
 
 impl Controller {
-    /// A controller for `set`, subscribed to its sources in `hub`; returns it with the receiving
+    /// A controller for `set`, subscribed to its sources in `hub`; returns it with the reading
     /// end of its verdicts.
     pub fn new(
         set: Arc<CompiledPolicySet>,
@@ -205,7 +209,7 @@ impl Controller {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         config: ControllerConfig,
-    ) -> (Self, watch::Receiver<Arc<Verdict>>) {
+    ) -> (Self, Verdicts) {
         let now = clock.now();
         let feeds = (0..set.metrics.len())
             .map(|i| hub.subscribe(&set, i))
@@ -231,7 +235,7 @@ impl Controller {
         if let Some(changes) = &mut capacity_changes {
             changes.mark_unchanged();
         }
-        let (publisher, receiver) = watch::channel(Arc::new(Verdict::Pending));
+        let (publisher, receiver) = verdicts::channel(Verdict::Pending);
         let controller = Self {
             seen: vec![None; feeds.len()],
             feeds,
@@ -255,7 +259,7 @@ impl Controller {
     pub fn step(&mut self) -> Arc<Verdict> {
         let now = self.clock.now();
         let verdict = Arc::new(self.decide(now));
-        let previous = self.publisher.send_replace(verdict.clone());
+        let previous = self.publisher.publish(verdict.clone());
         self.report(&previous, &verdict);
         verdict
     }
@@ -426,37 +430,24 @@ impl Controller {
         }
     }
 
-    /// Evaluates on every tick, scheduled action, feed change and change of the observed scale
-    /// target, until the task is aborted.
-    ///
-    /// One timer serves the tick and the next scheduled action (whichever is first): a
-    /// controller runs per policy set, so its task is kept small.
-    ///
-    /// Not an `async fn`: its argument would be kept twice in the task (once as the argument,
-    /// once as the local it is moved to); the block below uses its capture in place.
-    #[allow(clippy::manual_async_fn)]
-    pub fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            let tick = self.config.tick;
-            let mut next_tick = Instant::now() + tick;
-            self.step();
-            loop {
-                let deadline = self
-                    .next_scheduled_run()
-                    .map_or(next_tick, |at| at.min(next_tick));
-                if let Wake::Closed = self.wait(deadline).await {
-                    // A feed without a sender: wait for the tick instead of spinning.
-                    tokio::time::sleep_until(next_tick).await;
-                }
-                let now = Instant::now();
-                if now >= next_tick {
-                    // Missed ticks are skipped, as `MissedTickBehavior::Skip` does.
-                    let behind = (now - next_tick).as_nanos() / tick.as_nanos().max(1);
-                    next_tick += tick * (u32::try_from(behind).unwrap_or(u32::MAX - 1) + 1);
-                }
-                self.step();
+    /// Whether a feed, a `trustState` alarm or the observed scale target changed since the last
+    /// check; marks them seen. A closed channel is no change (the tick still comes); a closed
+    /// watch of the scale target is dropped.
+    fn inputs_changed(&mut self) -> bool {
+        let mut changed = false;
+        for feed in &mut self.feeds {
+            changed |= feed.take_change();
+        }
+        for trusted in &mut self.trusted {
+            changed |= take_change(&mut trusted.receiver).unwrap_or(false);
+        }
+        if let Some(changes) = &mut self.capacity_changes {
+            match take_change(changes) {
+                Ok(target_changed) => changed |= target_changed,
+                Err(_) => self.capacity_changes = None,
             }
         }
+        changed
     }
 
     /// The instant of the next scheduled action, unless it is due already (an action whose
@@ -467,60 +458,15 @@ impl Controller {
             .ok()?;
         (!wait.is_zero()).then(|| Instant::now() + wait)
     }
-
-    /// Waits until `deadline`, a feed change, a `trustState` alarm change or a change of the
-    /// observed scale target. (The futures are built inside `select!`: bound to locals first,
-    /// they would take their room in the task twice.)
-    async fn wait(&mut self, deadline: Instant) -> Wake {
-        let Self {
-            feeds,
-            trusted,
-            capacity_changes,
-            ..
-        } = self;
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => Wake::Evaluate,
-            changed = first_of(feeds.iter_mut().map(FeedReceiver::changed)) => Wake::after(changed),
-            // A `trustState` alarm's state changed in CloudWatch.
-            changed = first_of(trusted.iter_mut().map(|t| t.receiver.changed())) => {
-                Wake::after(changed)
-            }
-            changed = first_of(capacity_changes.iter_mut().map(CapacityChanges::changed)) => {
-                if changed.is_err() {
-                    // The watch of the scale target stopped: follow the tick.
-                    *capacity_changes = None;
-                }
-                Wake::Evaluate
-            }
-        }
-    }
 }
 
-/// The output of the first of `futures` to complete; never, without any.
-async fn first_of<F: Future>(futures: impl Iterator<Item = F>) -> F::Output {
-    let futures: Vec<_> = futures.map(Box::pin).collect();
-    if futures.is_empty() {
-        return std::future::pending().await;
+/// Whether `receiver` has a value not seen yet, marking it seen; `Err` once its sender is gone.
+fn take_change<T>(receiver: &mut watch::Receiver<T>) -> Result<bool, watch::error::RecvError> {
+    let changed = receiver.has_changed()?;
+    if changed {
+        receiver.mark_unchanged();
     }
-    select_all(futures).await.0
-}
-
-/// What a controller does after waking up.
-enum Wake {
-    /// Evaluate: the tick, a scheduled action or new data.
-    Evaluate,
-    /// A feed lost its sender: wait for the tick.
-    Closed,
-}
-
-impl Wake {
-    /// After a channel's `changed()`: evaluate on a change, wait if the channel closed.
-    fn after<E>(changed: Result<(), E>) -> Self {
-        match changed {
-            Ok(()) => Wake::Evaluate,
-            Err(_) => Wake::Closed,
-        }
-    }
+    Ok(changed)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! - [`engine`]: the hot path. Pure, synchronous, allocation-free: alarms (M of N, missing
 //!   data), step and target tracking policies, cooldowns, schedules, combination.
 //! - [`controller`]: one time-driven state machine per policy set: histories, ticks,
-//!   [`capacity`] views, and the latest [`controller::Verdict`] in a watch channel.
+//!   [`capacity`] views, and its latest [`controller::Verdict`]; one driver task runs them all.
 //! - [`registry`] and [`store`]: which policy sets are served (files, reloaded on change, or
 //!   inline metadata) and how a trigger finds its own; CloudWatch alarms a document names are
 //!   read with `DescribeAlarms` and resolved into it before it is served.

@@ -1,8 +1,8 @@
 //! The policy sets being served, their controllers, and how a trigger finds its policy set.
 //!
 //! Policy sets come from files (or the embedded examples) and from inline trigger metadata.
-//! Each has a controller task and a [`PolicySetHandle`] through which the gRPC and HTTP layers
-//! read its latest verdict. Lookups borrow the namespace and name from the request, so serving a
+//! Each has a controller (run by the registry's [`Driver`]) and a [`PolicySetHandle`] through
+//! which the gRPC and HTTP layers read its latest verdict. Lookups borrow the namespace and name from the request, so serving a
 //! known policy set allocates nothing.
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
@@ -31,6 +31,8 @@ use tracing::{error, info, warn};
 use crate::capacity::assumed::AssumedCapacity;
 use crate::capacity::{CapacitySource, CapacityView};
 use crate::clock::Clock;
+use crate::controller::driver::{Driver, Running};
+use crate::controller::verdicts::{self, VerdictPublisher, Verdicts};
 use crate::controller::{Controller, ControllerConfig, UnavailableCause, Verdict};
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
@@ -68,18 +70,18 @@ pub struct PolicySetHandle {
     pub set: Arc<CompiledPolicySet>,
     /// The metric name reported to KEDA.
     pub metric_name: Arc<str>,
-    verdicts: watch::Receiver<Arc<Verdict>>,
+    verdicts: Verdicts,
 }
 
 impl PolicySetHandle {
     /// The latest verdict.
     pub fn verdict(&self) -> Arc<Verdict> {
-        self.verdicts.borrow().clone()
+        self.verdicts.latest()
     }
 
     /// A receiver that sees every new verdict.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Verdict>> {
-        self.verdicts.clone()
+        self.verdicts.subscribe()
     }
 }
 
@@ -127,18 +129,11 @@ pub const DEFAULT_MAX_POLICY_SETS: usize = 10_000;
 struct Entry {
     handle: PolicySetHandle,
     origin: Origin,
-    /// The controller; `None` while the policy set waits for its CloudWatch alarms.
-    task: Option<AbortHandle>,
+    /// The controller (stopped when dropped); `None` while the policy set waits for its
+    /// CloudWatch alarms.
+    task: Option<Running>,
     /// The view of the scale target the controller reads (`None`: the assumed capacity).
     capacity: Option<Arc<dyn CapacityView>>,
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
 }
 
 /// The task that resolves the CloudWatch alarms of a policy document and serves the result.
@@ -186,6 +181,8 @@ pub struct Registry {
     ready: AtomicBool,
     /// Where new controllers read the current capacity (unset: the assumed capacity).
     capacity_source: OnceLock<Arc<dyn CapacitySource>>,
+    /// Runs the controllers; started with the first one (it needs a tokio runtime).
+    driver: OnceLock<Driver>,
     me: Weak<Registry>,
     config: RegistryConfig,
 }
@@ -201,6 +198,7 @@ impl Registry {
             loaded: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             capacity_source: OnceLock::new(),
+            driver: OnceLock::new(),
             me: me.clone(),
             config,
         })
@@ -442,7 +440,7 @@ impl Registry {
             self.config.metrics.clone(),
             self.config.controller,
         );
-        let task = tokio::spawn(controller.run()).abort_handle();
+        let task = self.driver.get_or_init(Driver::spawn).run(controller);
         Entry {
             handle: PolicySetHandle {
                 metric_name: keda_metric_name(&set.id).into(),
@@ -500,10 +498,10 @@ impl Registry {
             return handle;
         }
         let set = Arc::new(set);
-        let (pending, verdicts) = watch::channel(Arc::new(Verdict::Unavailable {
+        let (pending, verdicts) = verdicts::channel(Verdict::Unavailable {
             cause: UnavailableCause::AlarmsUnresolved,
             reason: waiting_reason(&set),
-        }));
+        });
         let (handle, added) = {
             let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
             let names = sets.entry(id.namespace.clone()).or_default();
@@ -698,7 +696,7 @@ async fn resolve_alarms(
     set: Arc<CompiledPolicySet>,
     origin: Origin,
     generation: u64,
-    pending: watch::Sender<Arc<Verdict>>,
+    pending: VerdictPublisher,
 ) {
     let Some(alarms) = registry.upgrade().map(|r| r.hub().alarms().clone()) else {
         return;
@@ -770,7 +768,7 @@ async fn resolve_alarms(
             if failed && last_problem.as_ref() != Some(reason) {
                 warn!(policy_set = %set.id, %reason, "CloudWatch alarms not resolved; a version already served stays in service.");
             }
-            pending.send_replace(Arc::new(Verdict::Unavailable {
+            pending.publish(Arc::new(Verdict::Unavailable {
                 cause: UnavailableCause::AlarmsUnresolved,
                 reason: reason.clone(),
             }));

@@ -35,6 +35,7 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use chrono::Utc;
 use ecs_scaler::capacity::assumed::AssumedCapacity;
 use ecs_scaler::clock::SystemClock;
+use ecs_scaler::controller::driver::Driver;
 use ecs_scaler::controller::{Controller, ControllerConfig, Verdict};
 use ecs_scaler::engine::reason::Outcome;
 use ecs_scaler::policy::load::load_str;
@@ -296,7 +297,7 @@ async fn cloudwatch_values_reach_feeds_and_decisions_in_one_batched_call() {
         factory,
     );
     let set = Arc::new(load_str(&policy(None), "test").unwrap());
-    let (controller, mut verdicts) = Controller::new(
+    let (controller, verdicts) = Controller::new(
         set.clone(),
         &hub,
         Arc::new(AssumedCapacity::new(1)),
@@ -304,10 +305,11 @@ async fn cloudwatch_values_reach_feeds_and_decisions_in_one_batched_call() {
         metrics.clone(),
         ControllerConfig::default(),
     );
+    let mut verdicts = verdicts.subscribe();
     let feeds: Vec<_> = (0..set.metrics.len())
         .map(|i| hub.subscribe(&set, i))
         .collect();
-    let task = tokio::spawn(controller.run());
+    let running = Driver::spawn().run(controller);
 
     // The first fetch comes a second after the registrations, or with a cycle due soon.
     let decision = tokio::time::timeout(Duration::from_secs(30), async {
@@ -363,7 +365,7 @@ async fn cloudwatch_values_reach_feeds_and_decisions_in_one_batched_call() {
         ),
         "{text}"
     );
-    task.abort();
+    drop(running);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ use ecs_scaler::serve::{ServeConfig, Server};
 use ecs_scaler::sources::hub::SourceHub;
 use ecs_scaler::sources::poller::Poll;
 use ecs_scaler::sources::prometheus::{BasicAuth, PrometheusPoller};
-use ecs_scaler::sources::{FeedReceiver, SourceError};
+use ecs_scaler::sources::{FeedReceiver, FeedState, SourceError};
 use ecs_scaler::telemetry::Metrics;
 use prometheus_server::{ACTIVE_USERS, Prometheus, Target, get_text, http_client};
 use tokio::sync::oneshot;
@@ -67,18 +67,32 @@ spec:
     )
 }
 
-async fn wait_for_value(feed: &mut FeedReceiver, value: f64) {
-    let waited = tokio::time::timeout(
-        Duration::from_secs(15),
-        feed.wait_for(|state| state.datapoints.back().is_some_and(|d| d.value == value)),
-    )
-    .await
-    .is_ok();
+/// The feed's state once `wanted` holds (the test fails after `seconds` seconds).
+async fn wait_for_state(
+    feed: &FeedReceiver,
+    seconds: u64,
+    what: &str,
+    wanted: impl Fn(&FeedState) -> bool,
+) -> FeedState {
+    let waited = tokio::time::timeout(Duration::from_secs(seconds), async {
+        while !wanted(&feed.borrow()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     assert!(
-        waited,
-        "no datapoint {value} within 15 s: {:?}",
+        waited.is_ok(),
+        "no {what} within {seconds} s: {:?}",
         *feed.borrow()
     );
+    feed.borrow().clone()
+}
+
+async fn wait_for_value(feed: &FeedReceiver, value: f64) {
+    wait_for_state(feed, 15, &format!("datapoint {value}"), |state| {
+        state.datapoints.back().is_some_and(|d| d.value == value)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,23 +124,16 @@ async fn active_users_come_from_a_real_prometheus_through_the_hub_and_the_server
     // Through the hub: the query's one series is one datapoint; a change follows.
     let set = load_str(&document("checkout", &address, ACTIVE_USERS), "test").unwrap();
     let hub = SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new()));
-    let mut feed = hub.subscribe(&set, 0);
-    wait_for_value(&mut feed, 640.0).await;
+    let feed = hub.subscribe(&set, 0);
+    wait_for_value(&feed, 640.0).await;
     assert!(feed.borrow().last_error.is_none());
     target.set(1234.0);
-    wait_for_value(&mut feed, 1234.0).await;
+    wait_for_value(&feed, 1234.0).await;
 
     // A query with two series is an error naming them; the feed keeps no datapoint.
     let set = load_str(&document("pods", &address, "app_pod_sessions"), "test").unwrap();
-    let mut pods = hub.subscribe(&set, 0);
-    let state = tokio::time::timeout(
-        Duration::from_secs(10),
-        pods.wait_for(|state| state.last_error.is_some()),
-    )
-    .await
-    .expect("an error within 10 s")
-    .unwrap()
-    .clone();
+    let pods = hub.subscribe(&set, 0);
+    let state = wait_for_state(&pods, 10, "error", |state| state.last_error.is_some()).await;
     let error = state.last_error.unwrap();
     assert!(error.contains("returned 2 series"), "{error}");
     assert!(

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::driver::{Driver, INPUT_CHECK_INTERVAL};
 use super::*;
 use crate::capacity::assumed::AssumedCapacity;
 use crate::clock::TokioClock;
@@ -54,7 +55,7 @@ fn fixture(capacity: Arc<dyn CapacityView>) -> Fixture {
     Fixture {
         hub,
         clock,
-        verdicts,
+        verdicts: verdicts.subscribe(),
         controller: Some(controller),
     }
 }
@@ -78,28 +79,35 @@ impl Fixture {
 async fn controller_decides_on_every_tick() {
     let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
     let controller = f.controller.take().unwrap();
-    let task = tokio::spawn(controller.run());
+    let running = Driver::spawn().run(controller);
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(f.desired(), Some(2));
     let first = f.verdicts.borrow_and_update().decision().unwrap().at;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let second = f.verdicts.borrow_and_update().decision().unwrap().at;
     assert_eq!((second - first).num_seconds(), 10);
-    task.abort();
+    drop(running);
 }
 
 #[tokio::test(start_paused = true)]
 async fn pushed_datapoints_reach_the_engine_and_scale_out() {
     let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
     let controller = f.controller.take().unwrap();
-    let task = tokio::spawn(controller.run());
+    let _running = Driver::spawn().run(controller);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(f.desired(), Some(2));
     // Three complete minutes with 900 queued orders: 450 per task, above the target of 100.
     for minutes_ago in 1..=3 {
         f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
     }
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    // Evaluated at the next input check, not at the next tick (10 s).
+    tokio::time::sleep(INPUT_CHECK_INTERVAL).await;
     assert_eq!(f.desired(), Some(9), "ceil(900 / 100) tasks");
-    task.abort();
+    let decision = f.verdicts.borrow().decision().unwrap().clone();
+    assert!(
+        decision.at - start() <= chrono::Duration::milliseconds(200),
+        "{decision:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -107,7 +115,7 @@ async fn controller_wakes_up_for_a_scheduled_action() {
     let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
     let mut controller = f.controller.take().unwrap();
     controller.config.tick = Duration::from_secs(3600);
-    let task = tokio::spawn(controller.run());
+    let _running = Driver::spawn().run(controller);
     tokio::time::sleep(Duration::from_secs(89)).await;
     assert_eq!(f.desired(), Some(2));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -115,7 +123,6 @@ async fn controller_wakes_up_for_a_scheduled_action() {
     let decision = verdict.decision().unwrap();
     assert_eq!((decision.min, decision.desired), (4, 4));
     assert_eq!(decision.at, start() + chrono::Duration::seconds(90));
-    task.abort();
 }
 
 #[tokio::test(start_paused = true)]
@@ -300,4 +307,78 @@ async fn a_decided_change_that_never_shows_is_given_up() {
         later.capacity, 2,
         "decided from the observed replicas again: {later:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_controller_is_dropped_with_its_feeds() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let running = Driver::spawn().run(f.controller.take().unwrap());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(f.desired(), Some(2));
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(
+        f.verdicts.has_changed().is_err(),
+        "the controller, which publishes the verdicts, is gone"
+    );
+    f.hub.release_unused();
+    assert!(f.hub.is_empty(), "its pushed feed is released");
+}
+
+/// A watched scale target whose changes the test publishes.
+struct ChangingTarget {
+    replicas: std::sync::atomic::AtomicU32,
+    changes: watch::Sender<Option<crate::capacity::kube::TargetState>>,
+}
+
+impl CapacityView for ChangingTarget {
+    fn observe(&self) -> Option<CapacityObservation> {
+        WatchedCapacity(
+            self.replicas
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .into(),
+        )
+        .observe()
+    }
+
+    fn record_decision(&self, _desired: u32) {}
+
+    fn observes_target(&self) -> bool {
+        true
+    }
+
+    fn changes(&self) -> Option<CapacityChanges> {
+        Some(self.changes.subscribe())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_of_the_observed_target_is_evaluated_at_the_next_input_check() {
+    let target = Arc::new(ChangingTarget {
+        replicas: 2.into(),
+        changes: watch::channel(None).0,
+    });
+    let mut f = fixture(target.clone());
+    let mut controller = f.controller.take().unwrap();
+    controller.config.tick = Duration::from_secs(3600);
+    let _running = Driver::spawn().run(controller);
+    let capacity = |f: &Fixture| f.verdicts.borrow().decision().map(|d| d.capacity);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(capacity(&f), Some(2));
+
+    target
+        .replicas
+        .store(5, std::sync::atomic::Ordering::Relaxed);
+    target
+        .changes
+        .send_replace(Some(crate::capacity::kube::TargetState {
+            spec_replicas: 5,
+            status_replicas: 5,
+            ready_replicas: 5,
+            updated_replicas: Some(5),
+            generation: Some(2),
+            observed_generation: Some(2),
+        }));
+    tokio::time::sleep(INPUT_CHECK_INTERVAL).await;
+    assert_eq!(capacity(&f), Some(5), "not at the next tick, an hour later");
 }

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::aws::AwsConfigs;
@@ -18,7 +17,7 @@ use super::cloudwatch::api::{ApiFactory, sdk_factory};
 use super::cloudwatch::batcher::CloudWatchSources;
 use super::prometheus::PrometheusPoller;
 use super::sqs::SqsPoller;
-use super::{FeedReceiver, FeedState, SourceKey, poller};
+use super::{FeedReceiver, FeedSender, FeedState, SourceKey, feed, poller};
 use crate::clock::Clock;
 use crate::policy::compiled::CompiledPolicySet;
 use crate::policy::document::MetricSpec;
@@ -38,7 +37,7 @@ impl Drop for AbortOnDrop {
 }
 
 struct Feed {
-    sender: watch::Sender<FeedState>,
+    sender: FeedSender,
     /// Held for its drop, which stops the source.
     _guard: Option<SourceGuard>,
 }
@@ -124,7 +123,7 @@ impl SourceHub {
             }
             return feed.sender.subscribe();
         }
-        let (sender, receiver) = watch::channel(FeedState::default());
+        let (sender, receiver) = feed::channel(FeedState::default());
         let guard = self.start(&key, &set.metrics[index].source, sender.clone(), lookback);
         // A feed with a running source stops it as soon as it is unused; a pushed feed runs
         // nothing and costs a task less per policy set: the next `release_unused` drops it.
@@ -145,7 +144,7 @@ impl SourceHub {
         &self,
         key: &SourceKey,
         spec: &MetricSpec,
-        sender: watch::Sender<FeedState>,
+        sender: FeedSender,
         lookback: usize,
     ) -> Option<SourceGuard> {
         if let (SourceKey::CloudWatch(cloudwatch), MetricSpec::CloudWatch(_)) = (key, spec) {
@@ -195,10 +194,10 @@ impl SourceHub {
 
     /// Releases the feed of `key` (stopping its source) once its last receiver is gone.
     ///
-    /// [`Self::release_unused`] alone is not enough: a removed policy set's controller task is
-    /// aborted, but its receivers are dropped later, when the runtime next polls the task, so a
+    /// [`Self::release_unused`] alone is not enough: a removed policy set's controller is
+    /// stopped, but its receivers are dropped later, when the driver task next runs, so a
     /// release right after the removal still sees them and the source would poll forever.
-    fn release_when_unused(&self, key: SourceKey, sender: watch::Sender<FeedState>) {
+    fn release_when_unused(&self, key: SourceKey, sender: FeedSender) {
         let feeds = Arc::downgrade(&self.feeds);
         tokio::spawn(async move {
             loop {

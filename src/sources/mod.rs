@@ -1,6 +1,6 @@
 //! Metric sources: where datapoints come from, shared between policy sets.
 //!
-//! Every source writes into a [`FeedState`] held in a watch channel: the source's recent
+//! Every source writes into a [`FeedState`] held in a [`feed`]: the source's recent
 //! datapoints (each with a sequence number) and its health (last success, last error). Policy
 //! set controllers subscribe to feeds and copy the datapoints they have not seen yet into their
 //! own per-period histories; a gRPC request never reaches a source.
@@ -22,6 +22,7 @@
 
 pub mod aws;
 pub mod cloudwatch;
+pub mod feed;
 pub mod hub;
 pub mod poller;
 pub mod prometheus;
@@ -154,8 +155,7 @@ impl FeedState {
     }
 }
 
-/// The receiving end of a feed.
-pub type FeedReceiver = tokio::sync::watch::Receiver<FeedState>;
+pub use feed::{FeedReceiver, FeedSender};
 
 /// The identity of a source, used to share it. Never holds a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,10 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::{FeedState, Observation, SourceError, SourceKey};
+use super::{FeedSender, Observation, SourceError, SourceKey};
 use crate::clock::Clock;
 use crate::telemetry::{Metrics, SourceErrorLabels, SourceLabels};
 
@@ -61,7 +60,7 @@ pub fn backoff(interval: Duration, failures: u32, jitter: f64) -> Duration {
 pub async fn run(
     key: SourceKey,
     source: Arc<dyn Poll>,
-    feed: watch::Sender<FeedState>,
+    feed: FeedSender,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) {

@@ -17,7 +17,7 @@
 //!   followed through `NextToken`. Every call is counted in `ecs_scaler_aws_api_calls`.
 //! - **Delivery.** Each query's values go to its feed as period values; a period already
 //!   delivered with the same value is not sent again, a revised one is (it replaces the old).
-//! - **Errors.** A query whose call failed gets [`FeedState::failed`] and keeps its last values.
+//! - **Errors.** A query whose call failed gets [`FeedState::failed`](crate::sources::FeedState::failed) and keeps its last values.
 //!   Throttling stops the cycle; throttling and transport failures make the next cycle wait
 //!   [`backoff`] (jittered, doubling). A request CloudWatch rejects as invalid is split in two
 //!   and retried at once, until the bad query is alone: the others are not held hostage.
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
 
@@ -37,7 +37,7 @@ use super::api::{ApiFactory, CallError, MetricDataApi, Request, Status};
 use super::{BatchKey, CloudWatchKey, MAX_QUERIES_PER_CALL, Query, StatQuery, rename_inputs};
 use crate::clock::Clock;
 use crate::sources::poller::backoff;
-use crate::sources::{FeedState, Observation, SourceError, SourceKey};
+use crate::sources::{FeedSender, Observation, SourceError, SourceKey};
 use crate::telemetry::{AwsCallLabels, Metrics, SourceErrorLabels, SourceLabels};
 
 /// The most periods one cycle fetches per query (500 queries x 200 periods fit CloudWatch's
@@ -114,7 +114,7 @@ impl Shared {
 #[derive(Clone)]
 struct Entry {
     query: Arc<Query>,
-    feed: watch::Sender<FeedState>,
+    feed: FeedSender,
     labels: Arc<SourceLabels>,
     lookback: usize,
     /// Not fetched since it registered or needed a longer history.
@@ -171,12 +171,7 @@ impl CloudWatchSources {
 
     /// Registers the query of `key`, whose values go to `feed`, with `lookback` periods of
     /// history; starts its batcher if needed. Must be called within a tokio runtime.
-    pub fn register(
-        &self,
-        key: &CloudWatchKey,
-        lookback: usize,
-        feed: watch::Sender<FeedState>,
-    ) -> Registration {
+    pub fn register(&self, key: &CloudWatchKey, lookback: usize, feed: FeedSender) -> Registration {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut batches = self.inner.batches();
         let handle = batches

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::MetricDataQuery;
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 
 use super::api::{ApiFactory, CallError, MetricDataApi, Page, Request, Series, Status, classify};
 use super::batcher::{CloudWatchSources, Registration, next_cycle, window};
@@ -377,13 +376,13 @@ impl Harness {
         &self,
         key: &CloudWatchKey,
         lookback: usize,
-    ) -> (Registration, watch::Receiver<FeedState>) {
-        let (sender, receiver) = watch::channel(FeedState::default());
+    ) -> (Registration, crate::sources::FeedReceiver) {
+        let (sender, receiver) = crate::sources::feed::channel(FeedState::default());
         (self.sources.register(key, lookback, sender), receiver)
     }
 }
 
-fn values(feed: &watch::Receiver<FeedState>) -> Vec<(DateTime<Utc>, f64)> {
+fn values(feed: &crate::sources::FeedReceiver) -> Vec<(DateTime<Utc>, f64)> {
     feed.borrow()
         .datapoints
         .iter()
@@ -778,7 +777,7 @@ async fn a_call_that_hangs_times_out_and_backs_off() {
     let api: ApiFactory =
         Arc::new(|_: &crate::sources::aws::AwsIdentity| Arc::new(Hang) as Arc<dyn MetricDataApi>);
     let sources = CloudWatchSources::new(api, Arc::new(clock), metrics.clone());
-    let (sender, feed) = watch::channel(FeedState::default());
+    let (sender, feed) = crate::sources::feed::channel(FeedState::default());
     let _registration = sources.register(&stat_key("n1"), 2, sender);
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(
@@ -825,6 +824,7 @@ spec:
 #[tokio::test(start_paused = true)]
 async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_query() {
     use crate::capacity::assumed::AssumedCapacity;
+    use crate::controller::driver::Driver;
     use crate::controller::{Controller, ControllerConfig};
     use crate::sources::hub::SourceHub;
 
@@ -837,7 +837,8 @@ async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_qu
         Arc::new(crate::sources::aws::AwsConfigs::new()),
         factory(&fake),
     );
-    let mut tasks = Vec::new();
+    let driver = Driver::spawn();
+    let mut running = Vec::new();
     let mut verdicts = Vec::new();
     for name in ["web", "api"] {
         let set = Arc::new(load_str(&policy(name), "test").unwrap());
@@ -849,8 +850,8 @@ async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_qu
             metrics.clone(),
             ControllerConfig::default(),
         );
-        tasks.push(tokio::spawn(controller.run()));
-        verdicts.push(receiver);
+        running.push(driver.run(controller));
+        verdicts.push(receiver.subscribe());
     }
     assert_eq!(hub.len(), 1, "one feed for the shared query");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -869,10 +870,8 @@ async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_qu
         );
     }
     // Without subscribers the query is unregistered and the batcher stops.
-    for task in tasks {
-        task.abort();
-        let _ = task.await;
-    }
+    drop(running);
+    tokio::time::sleep(Duration::from_millis(1)).await;
     drop(verdicts);
     hub.release_unused();
     assert!(hub.is_empty());
@@ -884,6 +883,7 @@ async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_qu
 #[tokio::test(start_paused = true)]
 async fn a_failing_query_makes_its_policy_sets_unavailable_after_three_periods() {
     use crate::capacity::assumed::AssumedCapacity;
+    use crate::controller::driver::Driver;
     use crate::controller::{Controller, ControllerConfig, Verdict};
     use crate::sources::hub::SourceHub;
 
@@ -914,7 +914,8 @@ async fn a_failing_query_makes_its_policy_sets_unavailable_after_three_periods()
         metrics.clone(),
         ControllerConfig::default(),
     );
-    let task = tokio::spawn(controller.run());
+    let verdicts = verdicts.subscribe();
+    let _running = Driver::spawn().run(controller);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(verdicts.borrow().decision().map(|d| d.desired), Some(4));
     // The last good values serve until 3 periods without a successful fetch have passed.
@@ -926,5 +927,4 @@ async fn a_failing_query_makes_its_policy_sets_unavailable_after_three_periods()
         panic!("{verdict:?}")
     };
     assert!(reason.contains("connection refused"), "{reason}");
-    task.abort();
 }

@@ -75,7 +75,7 @@ async fn failures_keep_the_last_good_value_and_back_off() {
         calls: AtomicU32::new(0),
         clock,
     });
-    let (feed, mut receiver) = watch::channel(FeedState::default());
+    let (feed, mut receiver) = crate::sources::feed::channel(crate::sources::FeedState::default());
     let metrics = Arc::new(Metrics::new());
     let key = SourceKey::Push {
         policy_set: crate::policy::PolicySetId::new("a", "b"),

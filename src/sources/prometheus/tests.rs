@@ -730,17 +730,17 @@ async fn the_hub_polls_the_query_into_the_feed() {
         Arc::new(SystemClock),
         Arc::new(crate::telemetry::Metrics::new()),
     );
-    let mut feed = hub.subscribe(&set, 0);
+    let feed = hub.subscribe(&set, 0);
     let second = hub.subscribe(&set, 0);
     assert_eq!(hub.len(), 1, "one poller for both subscribers");
-    let state = tokio::time::timeout(
-        Duration::from_secs(5),
-        feed.wait_for(|state| !state.datapoints.is_empty()),
-    )
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while feed.borrow().datapoints.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
     .await
-    .expect("a datapoint within 5 s")
-    .unwrap()
-    .clone();
+    .expect("a datapoint within 5 s");
+    let state = feed.borrow().clone();
     assert_eq!(state.datapoints[0].value, 640.0);
     assert!(state.last_error.is_none());
     assert_eq!(server.last().headers["x-scope-orgid"], "shop");

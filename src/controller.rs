@@ -2,9 +2,9 @@
 //!
 //! The controller keeps the metric histories and the engine state, copies new datapoints from
 //! its sources' feeds, and evaluates on a tick (default every 10 s), at the next scheduled
-//! action, and when its inputs change. Each evaluation is published as a [`Verdict`] in a watch
-//! channel; gRPC handlers only read the latest one. Controllers have no task of their own: one
-//! [`driver::Driver`] task runs them all (see there why).
+//! action, and when its inputs change. Each evaluation is published as a [`Verdict`]
+//! ([`verdicts`]); gRPC handlers only read the latest one. Controllers have no task of their
+//! own: one [`driver::Driver`] task runs them all (see there why).
 //!
 //! [`Runtime`] is the synchronous core (histories + engine state), shared with `simulate`.
 

@@ -2,8 +2,8 @@
 //!
 //! Policy sets come from files (or the embedded examples) and from inline trigger metadata.
 //! Each has a controller (run by the registry's [`Driver`]) and a [`PolicySetHandle`] through
-//! which the gRPC and HTTP layers read its latest verdict. Lookups borrow the namespace and name from the request, so serving a
-//! known policy set allocates nothing.
+//! which the gRPC and HTTP layers read its latest verdict. Lookups borrow the namespace and name
+//! from the request, so serving a known policy set allocates nothing.
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
 //! one last decided, so a reload never resets a service to its minimum.
@@ -129,9 +129,9 @@ pub const DEFAULT_MAX_POLICY_SETS: usize = 10_000;
 struct Entry {
     handle: PolicySetHandle,
     origin: Origin,
-    /// The controller (stopped when dropped); `None` while the policy set waits for its
-    /// CloudWatch alarms.
-    task: Option<Running>,
+    /// The running controller (stopped when dropped); `None` while the policy set waits for
+    /// its CloudWatch alarms.
+    controller: Option<Running>,
     /// The view of the scale target the controller reads (`None`: the assumed capacity).
     capacity: Option<Arc<dyn CapacityView>>,
 }
@@ -440,7 +440,7 @@ impl Registry {
             self.config.metrics.clone(),
             self.config.controller,
         );
-        let task = self.driver.get_or_init(Driver::spawn).run(controller);
+        let running = self.driver.get_or_init(Driver::spawn).run(controller);
         Entry {
             handle: PolicySetHandle {
                 metric_name: keda_metric_name(&set.id).into(),
@@ -448,7 +448,7 @@ impl Registry {
                 verdicts,
             },
             origin,
-            task: Some(task),
+            controller: Some(running),
             capacity,
         }
     }
@@ -463,7 +463,7 @@ impl Registry {
         let mut restarted = Vec::new();
         let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
         for entry in sets.values_mut().flat_map(HashMap::values_mut) {
-            if entry.task.is_none() {
+            if entry.controller.is_none() {
                 continue; // Waiting for its CloudWatch alarms: resolved with the current view.
             }
             let view = source.view(&entry.handle.set);
@@ -507,7 +507,7 @@ impl Registry {
             let names = sets.entry(id.namespace.clone()).or_default();
             match names.get(&id.name) {
                 // A running version stays in service until this one is resolved.
-                Some(entry) if entry.task.is_some() => (entry.handle.clone(), false),
+                Some(entry) if entry.controller.is_some() => (entry.handle.clone(), false),
                 _ => {
                     let handle = PolicySetHandle {
                         metric_name: keda_metric_name(&id).into(),
@@ -517,7 +517,7 @@ impl Registry {
                     let entry = Entry {
                         handle: handle.clone(),
                         origin: origin.clone(),
-                        task: None,
+                        controller: None,
                         capacity: None,
                     };
                     names.insert(id.name.clone(), entry);

@@ -1,18 +1,17 @@
 //! The gRPC API through tonic's generated client, against a real server on loopback.
 
+#[path = "support/scaler.rs"]
+mod scaler;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
 use ecs_scaler::grpc::proto::{GetMetricsRequest, ScaledObjectRef};
 use ecs_scaler::policy::PolicySetId;
-use ecs_scaler::serve::{ServeConfig, Server};
 use ecs_scaler::sources::SourceKey;
-use tokio::sync::oneshot;
+use scaler::{Scaler, eventually};
 use tonic::Code;
-use tonic::transport::Channel;
 
 const POLICY: &str = r#"
 apiVersion: ecs-scaler.dev/v1alpha1
@@ -38,49 +37,20 @@ spec:
     heartbeat: {push: {period: 10, staleAfterSeconds: 1}}
 "#;
 
-struct Running {
-    client: ExternalScalerClient<Channel>,
-    channel: Channel,
-    registry: std::sync::Arc<ecs_scaler::registry::Registry>,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
+/// How long a test waits for what the scaler decides.
+const WITHIN: Duration = Duration::from_secs(5);
 
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("worker.yaml"), POLICY).unwrap();
-    std::fs::write(dir.path().join("stale.yaml"), STALE_POLICY).unwrap();
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::bind(ServeConfig {
-        policies: Some(dir.path().to_owned()),
-        grpc_listen: any,
-        http_listen: any,
-        initial_capacity: None,
-        tick: Duration::from_millis(50),
-        reload_interval: Duration::from_secs(60),
-        limits: Default::default(),
-        tls: None,
+/// A scaler serving [`POLICY`] and [`STALE_POLICY`], evaluating every 50 ms.
+async fn start() -> Scaler {
+    let files = [
+        ("worker.yaml", POLICY.to_owned()),
+        ("stale.yaml", STALE_POLICY.to_owned()),
+    ];
+    Scaler::start_with("jobs", &files, |config| {
+        config.tick = Duration::from_millis(50);
+        config.reload_interval = Duration::from_secs(60);
     })
     .await
-    .unwrap();
-    let address = server.grpc_addr().unwrap();
-    let registry = server.registry().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Running {
-        client: ExternalScalerClient::new(channel.clone()),
-        channel,
-        registry,
-        stop: Some(stop),
-        _dir: dir,
-    }
 }
 
 fn scaled_object(metadata: &[(&str, &str)]) -> ScaledObjectRef {
@@ -98,57 +68,39 @@ fn worker() -> ScaledObjectRef {
     scaled_object(&[("scalerAddress", "ecs-scaler:9090"), ("policy", "worker")])
 }
 
-impl Running {
-    /// Pushes `value` into the backlog for the current 10 s period and the five before it, so
-    /// that the three newest complete periods breach for the next ten seconds.
-    fn push_backlog(&self, value: f64) {
-        let key = SourceKey::Push {
-            policy_set: PolicySetId::new("jobs", "worker"),
-            metric: "backlog".to_owned(),
-        };
-        let now = Utc::now();
-        for periods_ago in 0..=5 {
-            let at = now - chrono::Duration::seconds(10 * periods_ago);
-            assert!(
-                self.registry
-                    .hub()
-                    .modify(&key, |feed| feed.push(at, value, now))
-            );
-        }
-    }
-
-    async fn metric_value(&mut self) -> Result<(f64, i64), tonic::Status> {
-        let spec = self.client.get_metric_spec(worker()).await?.into_inner();
-        let response = self
-            .client
-            .get_metrics(GetMetricsRequest {
-                scaled_object_ref: Some(worker()),
-                metric_name: spec.metric_specs[0].metric_name.clone(),
-            })
-            .await?
-            .into_inner();
-        let value = &response.metric_values[0];
-        #[allow(deprecated)]
-        Ok((value.metric_value_float, value.metric_value))
+/// Pushes `value` into the backlog for the current 10 s period and the five before it, so that
+/// the three newest complete periods breach for the next ten seconds.
+fn push_backlog(scaler: &Scaler, value: f64) {
+    let key = SourceKey::Push {
+        policy_set: PolicySetId::new("jobs", "worker"),
+        metric: "backlog".to_owned(),
+    };
+    let now = Utc::now();
+    for periods_ago in 0..=5 {
+        let at = now - chrono::Duration::seconds(10 * periods_ago);
+        assert!(
+            scaler
+                .registry
+                .hub()
+                .modify(&key, |feed| feed.push(at, value, now))
+        );
     }
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn eventually<T>(mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..100 {
-        if let Some(value) = attempt().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not reached within 5 s");
+/// KEDA's `GetMetricSpec` then `GetMetrics` for `worker`: the value as float and as integer.
+async fn metric_value(scaler: &mut Scaler) -> Result<(f64, i64), tonic::Status> {
+    let spec = scaler.client.get_metric_spec(worker()).await?.into_inner();
+    let response = scaler
+        .client
+        .get_metrics(GetMetricsRequest {
+            scaled_object_ref: Some(worker()),
+            metric_name: spec.metric_specs[0].metric_name.clone(),
+        })
+        .await?
+        .into_inner();
+    let value = &response.metric_values[0];
+    #[allow(deprecated)]
+    Ok((value.metric_value_float, value.metric_value))
 }
 
 #[tokio::test]
@@ -169,7 +121,10 @@ async fn keda_call_sequence_reports_the_desired_capacity_with_target_one() {
     assert_eq!(target, 1);
 
     // Minimum 0 and no data: D = 0, inactive.
-    let value = eventually(async || running.metric_value().await.ok()).await;
+    let value = eventually("a first decision", WITHIN, async || {
+        metric_value(&mut running).await.ok()
+    })
+    .await;
     assert_eq!(value, (0.0, 0));
     let active = running
         .client
@@ -182,9 +137,14 @@ async fn keda_call_sequence_reports_the_desired_capacity_with_target_one() {
     // 450 queued jobs for three complete periods: ECS scales out from zero by the minimum amount
     // (1 task), then continues normally to ceil(450 / 100) = 5 at the next invocation (the
     // policy set re-invokes every second instead of every minute).
-    running.push_backlog(450.0);
-    let value =
-        eventually(async || running.metric_value().await.ok().filter(|(d, _)| *d == 5.0)).await;
+    push_backlog(&running, 450.0);
+    let value = eventually("a scale-out to 5", WITHIN, async || {
+        metric_value(&mut running)
+            .await
+            .ok()
+            .filter(|(d, _)| *d == 5.0)
+    })
+    .await;
     assert_eq!(value, (5.0, 5));
     assert!(
         running
@@ -215,7 +175,7 @@ async fn stream_is_active_sends_true_when_the_desired_capacity_leaves_zero() {
         !first.result,
         "activity is sent as soon as the stream opens"
     );
-    running.push_backlog(450.0);
+    push_backlog(&running, 450.0);
     let next = tokio::time::timeout(Duration::from_secs(5), stream.message())
         .await
         .unwrap()
@@ -300,7 +260,7 @@ async fn errors_map_to_grpc_status_codes() {
 async fn stale_data_is_unavailable_so_keda_applies_its_fallback() {
     let mut running = start().await;
     let stale = scaled_object(&[("policy", "stale")]);
-    let status = eventually(async || {
+    let status = eventually("UNAVAILABLE naming the stale metric", WITHIN, async || {
         running
             .client
             .get_metrics(GetMetricsRequest {
@@ -342,7 +302,7 @@ async fn inline_trigger_metadata_is_served() {
         spec.metric_specs[0].metric_name,
         "ecs-desired-jobs-worker-so"
     );
-    let value = eventually(async || {
+    let value = eventually("a decision of the inline policy set", WITHIN, async || {
         running
             .client
             .get_metrics(GetMetricsRequest {

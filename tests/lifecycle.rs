@@ -4,22 +4,21 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/scaler.rs"]
+mod scaler;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use ecs_scaler::cli::{Cli, Command};
 use ecs_scaler::grpc::proto::external_scaler_client::ExternalScalerClient;
 use ecs_scaler::grpc::proto::{GetMetricSpecResponse, ScaledObjectRef};
-use ecs_scaler::serve::{Limits, ServeConfig, ServeError, Server};
+use ecs_scaler::serve::{Limits, ServeConfig};
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use scaler::Scaler;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::Channel;
 
 const POLICY: &str = r#"
 apiVersion: ecs-scaler.dev/v1alpha1
@@ -34,48 +33,15 @@ spec:
     targetTracking: {metric: backlog, perTask: true, targetValue: 100}
 "#;
 
-struct Running {
-    channel: Channel,
-    http: SocketAddr,
-    stop: oneshot::Sender<()>,
-    run: JoinHandle<Result<(), ServeError>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(limits: Limits) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("worker.yaml"), POLICY).unwrap();
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::bind(ServeConfig {
-        policies: Some(dir.path().to_owned()),
-        grpc_listen: any,
-        http_listen: any,
-        initial_capacity: None,
-        tick: Duration::from_millis(50),
-        reload_interval: Duration::from_secs(60),
-        tls: None,
-        limits,
+/// A scaler serving [`POLICY`] with `limits`, evaluating every 50 ms.
+async fn start(limits: Limits) -> Scaler {
+    let files = [("worker.yaml", POLICY.to_owned())];
+    Scaler::start_with("jobs", &files, |config| {
+        config.tick = Duration::from_millis(50);
+        config.reload_interval = Duration::from_secs(60);
+        config.limits = limits;
     })
     .await
-    .unwrap();
-    let grpc = server.grpc_addr().unwrap();
-    let http = server.http_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let run = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Running {
-        channel,
-        http,
-        stop,
-        run,
-        _dir: dir,
-    }
 }
 
 fn worker() -> ScaledObjectRef {
@@ -86,31 +52,12 @@ fn worker() -> ScaledObjectRef {
     }
 }
 
-/// `GET path` over HTTP/1.1 with `Connection: close`: the status code and the body.
-async fn http_get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
-
 #[tokio::test]
 async fn readyz_answers_once_every_policy_set_has_a_first_verdict() {
-    let running = start(Limits::default()).await;
+    let mut running = start(Limits::default()).await;
     let mut last = (0, String::new());
     for _ in 0..100 {
-        last = http_get(running.http, "/readyz").await;
+        last = http::get(running.http, "/readyz").await;
         if last.0 == 200 {
             break;
         }
@@ -118,12 +65,12 @@ async fn readyz_answers_once_every_policy_set_has_a_first_verdict() {
     }
     assert_eq!(last.0, 200, "{}", last.1);
     assert_eq!(last.1, "ready\n");
-    let _ = running.stop.send(());
+    running.stop();
 }
 
 #[tokio::test]
 async fn streams_beyond_the_limit_are_resource_exhausted_until_one_closes() {
-    let running = start(Limits {
+    let mut running = start(Limits {
         max_stream_subscribers: 2,
         ..Limits::default()
     })
@@ -164,12 +111,12 @@ async fn streams_beyond_the_limit_are_resource_exhausted_until_one_closes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(reopened.is_some(), "a closed stream frees its place");
-    let _ = running.stop.send(());
+    running.stop();
 }
 
 #[tokio::test]
 async fn inline_policy_sets_beyond_the_limit_are_resource_exhausted() {
-    let running = start(Limits {
+    let mut running = start(Limits {
         max_policy_sets: 1,
         ..Limits::default()
     })
@@ -190,7 +137,7 @@ async fn inline_policy_sets_beyond_the_limit_are_resource_exhausted() {
     );
     // The file-defined policy set is still served.
     client.get_metric_spec(worker()).await.unwrap();
-    let _ = running.stop.send(());
+    running.stop();
 }
 
 /// `ServeConfig` of `ecs-scaler serve` with `extra` arguments.
@@ -214,7 +161,7 @@ async fn push_bodies_over_max_push_body_bytes_are_413_and_smaller_ones_are_accep
         .to_string();
     assert!(error.contains("--max-push-body-bytes"), "{error}");
 
-    let running = start(limits).await;
+    let mut running = start(limits).await;
     let path = "/v1/namespaces/jobs/policysets/worker/metrics/backlog";
     let small = r#"{"value": 7}"#;
     let (status, body) = http::request(running.http, "PUT", path, small).await;
@@ -230,12 +177,12 @@ async fn push_bodies_over_max_push_body_bytes_are_413_and_smaller_ones_are_accep
     assert_eq!(exact.len(), 100);
     let (status, body) = http::request(running.http, "PUT", path, exact).await;
     assert_eq!(status, 204, "{body}");
-    let _ = running.stop.send(());
+    running.stop();
 }
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests_and_ends_open_streams_with_ok() {
-    let running = start(Limits::default()).await;
+    let mut running = start(Limits::default()).await;
     let mut client = ExternalScalerClient::new(running.channel.clone());
     let mut activity = client
         .stream_is_active(worker())
@@ -271,7 +218,7 @@ async fn shutdown_drains_in_flight_requests_and_ends_open_streams_with_ok() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    running.stop.send(()).unwrap();
+    assert!(running.stop(), "the server listens for the signal");
     // Open streams end with OK (no error status).
     let ended = tokio::time::timeout(Duration::from_secs(5), activity.message())
         .await
@@ -284,10 +231,7 @@ async fn shutdown_drains_in_flight_requests_and_ends_open_streams_with_ok() {
 
     // The in-flight request holds the server.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !running.run.is_finished(),
-        "run waits for in-flight requests"
-    );
+    assert!(running.is_serving(), "run waits for in-flight requests");
     release.send(()).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(5), in_flight)
         .await
@@ -298,10 +242,8 @@ async fn shutdown_drains_in_flight_requests_and_ends_open_streams_with_ok() {
         response.into_inner().metric_specs[0].metric_name,
         "ecs-desired-jobs-worker"
     );
-    let result = tokio::time::timeout(Duration::from_secs(5), running.run)
+    let result = tokio::time::timeout(Duration::from_secs(5), running.finished())
         .await
-        .expect("run returns once drained")
-        .unwrap();
+        .expect("run returns once drained");
     assert!(result.is_ok(), "{result:?}");
-    drop(running._dir);
 }

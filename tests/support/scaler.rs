@@ -2,7 +2,8 @@
 //! temporary directory, a gRPC client connected to it, KEDA's calls (`GetMetricSpec` then
 //! `GetMetrics`), a recorder of every verdict a policy set publishes, and `eventually`.
 //!
-//! Shared by several test crates (`tests/sqs`, `tests/faults.rs`), each using a part of it.
+//! Shared by several test crates (`tests/sqs`, `tests/faults.rs`, `tests/grpc.rs`,
+//! `tests/lifecycle.rs`), each using a part of it.
 
 #![allow(dead_code)]
 
@@ -30,6 +31,8 @@ pub struct Scaler {
     pub registry: Arc<Registry>,
     /// A gRPC client connected to it.
     pub client: ExternalScalerClient<Channel>,
+    /// The client's connection, for other clients (health, raw calls).
+    pub channel: Channel,
     /// Its gRPC address.
     pub grpc: SocketAddr,
     /// Its HTTP address (push endpoint, `/healthz`, `/metrics`).
@@ -50,23 +53,37 @@ impl Scaler {
         files: &[(&str, String)],
         initial_capacity: Option<u32>,
     ) -> Scaler {
+        Self::start_with(namespace, files, |config| {
+            config.initial_capacity = initial_capacity;
+        })
+        .await
+    }
+
+    /// As [`Scaler::start`], with the configuration (by default: ports chosen by the system,
+    /// minimum capacities, a tick of 100 ms, a reload every 200 ms, default limits, no TLS)
+    /// changed by `configure`.
+    pub async fn start_with(
+        namespace: &str,
+        files: &[(&str, String)],
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Scaler {
         let dir = tempfile::tempdir().unwrap();
         for (name, content) in files {
             fs::write(dir.path().join(name), content).unwrap();
         }
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = Server::bind(ServeConfig {
+        let mut config = ServeConfig {
             policies: Some(dir.path().to_owned()),
             grpc_listen: any,
             http_listen: any,
-            initial_capacity,
+            initial_capacity: None,
             tick: Duration::from_millis(100),
             reload_interval: Duration::from_millis(200),
             limits: Default::default(),
             tls: None,
-        })
-        .await
-        .unwrap();
+        };
+        configure(&mut config);
+        let server = Server::bind(config).await.unwrap();
         let grpc = server.grpc_addr().unwrap();
         let http = server.http_addr().unwrap();
         let registry = server.registry().clone();
@@ -81,7 +98,8 @@ impl Scaler {
             .unwrap();
         Scaler {
             registry,
-            client: ExternalScalerClient::new(channel),
+            client: ExternalScalerClient::new(channel.clone()),
+            channel,
             grpc,
             http,
             namespace: namespace.to_owned(),
@@ -94,6 +112,17 @@ impl Scaler {
     /// Whether the server task still runs: it neither returned nor panicked.
     pub fn is_serving(&self) -> bool {
         !self.running.is_finished()
+    }
+
+    /// Signals the server to shut down (as SIGTERM does); whether the server still listened
+    /// for the signal.
+    pub fn stop(&mut self) -> bool {
+        self.stop.take().is_some_and(|stop| stop.send(()).is_ok())
+    }
+
+    /// What `Server::run` returned, once it returns (after [`Scaler::stop`]).
+    pub async fn finished(&mut self) -> Result<(), ServeError> {
+        (&mut self.running).await.expect("the server task panicked")
     }
 
     /// The policy directory.

@@ -65,6 +65,18 @@ impl Call {
     pub fn has_param(&self, param: &str) -> bool {
         self.query.split('&').any(|p| p == param)
     }
+
+    /// Asserts that the call lists the collection at `path` for the one object `name` (how a
+    /// watch of a named object starts).
+    pub fn assert_lists_named(&self, path: &str, name: &str) {
+        assert_eq!(self.method, "GET");
+        assert_eq!(self.path, path);
+        assert!(
+            self.has_param(&format!("fieldSelector=metadata.name={name}")),
+            "{}",
+            self.query
+        );
+    }
 }
 
 /// The open end of a watch answer.

@@ -58,13 +58,7 @@ async fn deployment_scaled_by_the_hpa_rollout_watch_error_and_resync() {
 
     // The reflector lists the one Deployment, by name.
     let call = next(&mut api).await;
-    assert_eq!(call.method, "GET");
-    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
-    assert!(
-        call.has_param("fieldSelector=metadata.name=orders-api"),
-        "{}",
-        call.query
-    );
+    call.assert_lists_named("/apis/apps/v1/namespaces/shop/deployments", "orders-api");
     call.reply(
         200,
         &list("apps/v1", "Deployment", "100", &[deployment(3, 1, 1, 3, 3)]),

@@ -282,20 +282,7 @@ async fn scaled_objects_resolve_scale_targets_and_capacity_is_read_from_them() {
     } else {
         call
     };
-    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
-    assert!(
-        call.has_param("fieldSelector=metadata.name=orders-api"),
-        "{}",
-        call.query
-    );
-    call.reply(200, &list("apps/v1", "Deployment", "3", &[json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "orders-api", "namespace": "shop", "resourceVersion": "3", "generation": 1},
-        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "orders-api"}},
-                 "template": {"metadata": {"labels": {"app": "orders-api"}},
-                              "spec": {"containers": [{"name": "app", "image": "orders-api:1"}]}}},
-        "status": {"replicas": 4, "updatedReplicas": 4, "readyReplicas": 4, "observedGeneration": 1},
-    })]));
+    reply_orders_api(call, 4);
     until("capacity observed", || {
         view.observe().map(|o| o.current) == Some(4)
     })
@@ -316,15 +303,15 @@ fn deployment(namespace: &str, name: &str, replicas: i64) -> Value {
     })
 }
 
-/// Answers the list of the Deployment `shop/orders-api` the scaler watches, at `replicas`.
+/// Answers the next call, the list of the Deployment `shop/orders-api` the scaler watches, at
+/// `replicas`.
 async fn list_orders_api(api: &mut testing::Handle, replicas: i64) {
-    let call = next(api).await;
-    assert_eq!(call.path, "/apis/apps/v1/namespaces/shop/deployments");
-    assert!(
-        call.has_param("fieldSelector=metadata.name=orders-api"),
-        "{}",
-        call.query
-    );
+    reply_orders_api(next(api).await, replicas);
+}
+
+/// Answers `call`, the list of the Deployment `shop/orders-api`, at `replicas`.
+fn reply_orders_api(call: testing::Call, replicas: i64) {
+    call.assert_lists_named("/apis/apps/v1/namespaces/shop/deployments", "orders-api");
     call.reply(
         200,
         &list(

@@ -109,31 +109,23 @@ pub async fn fetch(options: &LiveOptions) -> Result<(AwsInput, Vec<String>), Str
             .collect()
     };
     for resource_ids in chunks {
-        let mut token = None;
-        loop {
-            let page = aas
-                .describe_scalable_targets()
-                .service_namespace(aas::ServiceNamespace::Ecs)
-                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                .set_resource_ids(resource_ids.clone())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| error("DescribeScalableTargets", e))?;
-            targets.extend(
-                page.scalable_targets()
-                    .iter()
-                    .filter(|t| t.resource_id().starts_with(&prefix))
-                    .map(convert_target),
-            );
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let found = aas
+            .describe_scalable_targets()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+            .set_resource_ids(resource_ids)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("DescribeScalableTargets", e))?;
+        targets.extend(
+            found
+                .iter()
+                .filter(|t| t.resource_id().starts_with(&prefix))
+                .map(convert_target),
+        );
     }
     targets.sort_by(|a, b| a.resource_id.cmp(&b.resource_id));
     targets.dedup_by(|a, b| a.resource_id == b.resource_id);
@@ -158,46 +150,30 @@ pub async fn fetch(options: &LiveOptions) -> Result<(AwsInput, Vec<String>), Str
             );
             let _ = std::io::stderr().flush();
         }
-        let mut token = None;
-        loop {
-            let page = aas
-                .describe_scaling_policies()
-                .service_namespace(aas::ServiceNamespace::Ecs)
-                .resource_id(&target.resource_id)
-                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| error("DescribeScalingPolicies", e))?;
-            policies.extend(page.scaling_policies().iter().map(convert_policy));
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        let mut token = None;
-        loop {
-            let page = aas
-                .describe_scheduled_actions()
-                .service_namespace(aas::ServiceNamespace::Ecs)
-                .resource_id(&target.resource_id)
-                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| error("DescribeScheduledActions", e))?;
-            actions.extend(page.scheduled_actions().iter().map(convert_action));
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let found = aas
+            .describe_scaling_policies()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_id(&target.resource_id)
+            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("DescribeScalingPolicies", e))?;
+        policies.extend(found.iter().map(convert_policy));
+        let found = aas
+            .describe_scheduled_actions()
+            .service_namespace(aas::ServiceNamespace::Ecs)
+            .resource_id(&target.resource_id)
+            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error("DescribeScheduledActions", e))?;
+        actions.extend(found.iter().map(convert_action));
     }
     if progress {
         eprintln!("\r\x1b[Kimported {} services", targets.len());
@@ -239,33 +215,24 @@ async fn alarms(
     };
     let mut found: Vec<MetricAlarm> = Vec::new();
     for alarm_names in requests {
-        let mut token = None;
-        loop {
-            let page = client
-                .describe_alarms()
-                .set_alarm_names(alarm_names.clone())
-                .alarm_types(cw::AlarmType::MetricAlarm)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{} (step scaling needs the definitions of its alarms)",
-                        error("CloudWatch DescribeAlarms", e)
-                    )
-                })?;
-            for alarm in page.metric_alarms() {
-                let alarm = convert_alarm(alarm);
-                if !found.iter().any(|a| a.alarm_name == alarm.alarm_name) {
-                    found.push(alarm);
-                }
-            }
-            token = page
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
+        let pages = client
+            .describe_alarms()
+            .set_alarm_names(alarm_names)
+            .alarm_types(cw::AlarmType::MetricAlarm)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{} (step scaling needs the definitions of its alarms)",
+                    error("CloudWatch DescribeAlarms", e)
+                )
+            })?;
+        for alarm in pages.iter().flat_map(|page| page.metric_alarms()) {
+            let alarm = convert_alarm(alarm);
+            if !found.iter().any(|a| a.alarm_name == alarm.alarm_name) {
+                found.push(alarm);
             }
         }
     }

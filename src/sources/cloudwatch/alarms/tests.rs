@@ -466,13 +466,14 @@ async fn a_failing_refresh_keeps_the_definition_and_backs_off() {
         );
     }
     assert!(metrics.encode().contains("error=\"throttled\""));
-    // The next attempts wait 60-120 s, then 120-240 s.
-    tokio::time::sleep(Duration::from_secs(59)).await;
-    assert_eq!(fake.calls(), 2);
+    // The failed call was at +60 s; the next attempts wait 60-120 s, then 120-240 s: the
+    // third call comes within +120..+180 s, the fourth not before +240 s.
+    tokio::time::sleep(Duration::from_secs(57)).await;
+    assert_eq!(fake.calls(), 2, "no retry before half the backoff (+119 s)");
     tokio::time::sleep(Duration::from_secs(62)).await;
-    assert_eq!(fake.calls(), 3);
+    assert_eq!(fake.calls(), 3, "one retry by the whole backoff (+181 s)");
     fake.fail(None);
-    // At most 240 s later it succeeds, and the refreshes are back to every 60 s.
+    // The fourth call (by +420 s) succeeds, and the refreshes are back to every 60 s.
     tokio::time::sleep(Duration::from_secs(241)).await;
     assert!(fake.calls() >= 4);
     assert_eq!(feed.borrow().last_error, None);

@@ -408,3 +408,34 @@ fn live_import_equals_the_file_import_of_the_same_data() {
     assert!(text(&unreachable.stderr).contains("DescribeScalableTargets"));
     eprintln!("done in {:?}", started.elapsed());
 }
+
+#[test]
+fn a_stalled_endpoint_fails_the_import_after_the_timeout() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", stalled.local_addr().unwrap());
+    let mut child = command(Path::new(env!("CARGO_BIN_EXE_ecs-scaler")))
+        .args(["import", "--cluster", "prod", "--timeout", "1"])
+        .args(["--endpoint-url", &endpoint])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A generous bound, so that a missing timeout fails the test instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("import still waiting for the stalled endpoint after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr.contains("DescribeScalableTargets: request has timed out"),
+        "{stderr}"
+    );
+}

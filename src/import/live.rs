@@ -13,7 +13,9 @@
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write as _};
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_applicationautoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_applicationautoscaling::types as aas;
@@ -42,6 +44,8 @@ pub struct LiveOptions {
     pub endpoint_url: Option<String>,
     /// Named profile.
     pub profile: Option<String>,
+    /// Bound of each AWS operation, its retries included.
+    pub timeout: Duration,
 }
 
 /// `DescribeScalableTargets` takes at most this many resource ids per call.
@@ -51,7 +55,21 @@ const ALARM_NAMES_PER_CALL: usize = 100;
 /// Show progress from this many services on (when stderr is a terminal).
 const PROGRESS_FROM: usize = 5;
 
+/// The SDK configuration of the import: [`sdk_config`] with every operation bounded by
+/// `--timeout` (the SDK itself waits for an answer without end).
 async fn config(options: &LiveOptions) -> SdkConfig {
+    sdk_config(options)
+        .await
+        .into_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(options.timeout)
+                .build(),
+        )
+        .build()
+}
+
+async fn sdk_config(options: &LiveOptions) -> SdkConfig {
     let identity = AwsIdentity {
         aws_region: options.region.clone(),
         aws_endpoint: options.endpoint_url.clone(),

@@ -18,6 +18,7 @@ pub mod translate;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -46,7 +47,7 @@ pub struct ImportArgs {
     /// Read the AWS CLI's JSON from DIR: describe-scalable-targets.json,
     /// describe-scaling-policies.json, describe-scheduled-actions.json and (optional)
     /// describe-alarms.json.
-    #[arg(long, value_name = "DIR", required_unless_present = "cluster", conflicts_with_all = ["cluster", "services", "endpoint_url", "profile"])]
+    #[arg(long, value_name = "DIR", required_unless_present = "cluster", conflicts_with_all = ["cluster", "services", "endpoint_url", "profile", "timeout"])]
     pub from_dir: Option<PathBuf>,
     /// Read from AWS: the ECS cluster whose services to import.
     #[arg(long, value_name = "NAME")]
@@ -64,6 +65,9 @@ pub struct ImportArgs {
     /// Named profile of the AWS config and credentials files.
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// Give up on an AWS call (its retries included) after this many seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
     /// Namespace of the ScalingPolicySets and ScaledObjects.
     #[arg(long, default_value = "default", value_name = "NAMESPACE")]
     pub namespace: String,
@@ -143,6 +147,7 @@ fn run_inner(args: &ImportArgs) -> Result<bool, String> {
                 region: args.region.clone(),
                 endpoint_url: args.endpoint_url.clone(),
                 profile: args.profile.clone(),
+                timeout: Duration::from_secs(args.timeout),
             }))?
         }
         (None, None) => return Err("give --from-dir DIR or --cluster NAME".to_owned()),

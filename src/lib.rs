@@ -42,3 +42,5 @@ pub mod simulate;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;

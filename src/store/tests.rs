@@ -8,6 +8,7 @@ use crate::controller::ControllerConfig;
 use crate::registry::RegistryConfig;
 use crate::sources::hub::SourceHub;
 use crate::telemetry::Metrics;
+use crate::test_support::until;
 
 fn document(name: &str, min: u32) -> String {
     format!(
@@ -72,7 +73,7 @@ async fn load_and_watch_reloads_changed_files_and_keeps_the_last_good_version() 
 
     // A change is picked up (the size changes, so the fingerprint does too).
     std::fs::write(&file, document("a", 3) + "# edited\n").unwrap();
-    wait_until(|| min(&registry) == Some(3)).await;
+    until("reloaded", || min(&registry) == Some(3)).await;
 
     // A broken edit keeps the last good version in service.
     std::fs::write(&file, "apiVersion: [").unwrap();
@@ -81,15 +82,5 @@ async fn load_and_watch_reloads_changed_files_and_keeps_the_last_good_version() 
 
     // Removing the file removes the policy set.
     std::fs::remove_file(&file).unwrap();
-    wait_until(|| registry.is_empty()).await;
-}
-
-async fn wait_until(condition: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not reached in 2 s");
+    until("removed", || registry.is_empty()).await;
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::kubernetes::testing::{self, expired, list, next};
 use crate::registry::test_registry;
+use crate::test_support::until;
 
 fn registry() -> Arc<Registry> {
     test_registry(None, "the cluster's ScalingPolicySets")
@@ -127,16 +128,6 @@ async fn an_unchanged_generation_is_not_compiled_again_and_a_recreated_resource_
     let after = registry.get("shop", "orders").unwrap();
     assert!(Arc::ptr_eq(&before.set, &after.set));
     assert_eq!(generation_of(&registry, "shop", "orders"), Some(5));
-}
-
-async fn until(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..3000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// with 413.
     #[arg(long, default_value_t = crate::http::PUSH_BODY_LIMIT, value_name = "BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_push_body_bytes: usize,
+    /// Seconds after which an inline policy set that no KEDA request has used (and no stream
+    /// watches) is removed: its ScaledObject was deleted or paused. The next request creates
+    /// it again.
+    #[arg(long, default_value_t = crate::serve::DEFAULT_INLINE_IDLE_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..))]
+    pub inline_idle_timeout: u64,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -118,6 +123,7 @@ impl From<ServeArgs> for ServeConfig {
                 max_policy_sets: args.max_policy_sets,
                 max_stream_subscribers: args.max_stream_subscribers,
                 max_push_body_bytes: args.max_push_body_bytes,
+                inline_idle_timeout: Duration::from_secs(args.inline_idle_timeout),
             },
         }
     }

@@ -6,7 +6,10 @@
 //! from the request, so serving a known policy set allocates nothing.
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
-//! one last decided, so a reload never resets a service to its minimum.
+//! one last decided, so a reload never resets a service to its minimum. Removing one stops its
+//! controller and then forgets its metric series. An inline policy set is removed once no
+//! request has used it for a while ([`expire_idle_inline`]): KEDA never says that a
+//! ScaledObject was deleted.
 //!
 //! A policy set that references CloudWatch alarms by name (`cloudwatchAlarm`) is resolved
 //! first: a resolver task registers its alarms with the hub's refreshers, and each time their
@@ -22,10 +25,12 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use futures_util::future::select_all;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{error, info, warn};
 
 use crate::capacity::assumed::AssumedCapacity;
@@ -134,6 +139,9 @@ struct Entry {
     controller: Option<Running>,
     /// The view of the scale target the controller reads (`None`: the assumed capacity).
     capacity: Option<Arc<dyn CapacityView>>,
+    /// When a request last resolved an inline policy set (or it was created), in milliseconds
+    /// since the registry's epoch: see [`Registry::remove_idle_inline`].
+    last_used: AtomicU64,
 }
 
 /// The task that resolves the CloudWatch alarms of a policy document and serves the result.
@@ -183,6 +191,8 @@ pub struct Registry {
     capacity_source: OnceLock<Arc<dyn CapacitySource>>,
     /// Runs the controllers; started with the first one (it needs a tokio runtime).
     driver: OnceLock<Driver>,
+    /// The origin of [`Entry::last_used`].
+    epoch: Instant,
     me: Weak<Registry>,
     config: RegistryConfig,
 }
@@ -199,6 +209,7 @@ impl Registry {
             ready: AtomicBool::new(false),
             capacity_source: OnceLock::new(),
             driver: OnceLock::new(),
+            epoch: Instant::now(),
             me: me.clone(),
             config,
         })
@@ -356,6 +367,7 @@ impl Registry {
             if let Some(entry) = entry {
                 match entry.origin {
                     Origin::Inline { fingerprint: f } if f == fingerprint => {
+                        entry.last_used.store(self.now_ms(), Ordering::Relaxed);
                         return Ok(entry.handle.clone());
                     }
                     Origin::Inline { .. } => {}
@@ -450,6 +462,7 @@ impl Registry {
             origin,
             controller: Some(running),
             capacity,
+            last_used: AtomicU64::new(self.now_ms()),
         }
     }
 
@@ -519,6 +532,7 @@ impl Registry {
                         origin: origin.clone(),
                         controller: None,
                         capacity: None,
+                        last_used: AtomicU64::new(self.now_ms()),
                     };
                     names.insert(id.name.clone(), entry);
                     (handle, true)
@@ -570,22 +584,86 @@ impl Registry {
 
     /// Stops serving `id`.
     pub fn remove(&self, id: &PolicySetId) -> bool {
-        drop(self.resolvers().remove(id));
+        let removed = self.remove_if(id, |_| true);
+        if removed {
+            info!(policy_set = %id, "Policy set removed.");
+        }
+        removed
+    }
+
+    /// Removes the inline policy sets that no request has resolved for `idle` and that no
+    /// stream (`StreamIsActive`) watches: their ScaledObject is gone, or KEDA stopped asking.
+    /// Without this, deleted ScaledObjects would keep their policy sets, sources and series
+    /// forever, and count against the policy set limit. A later request creates one again
+    /// (from the capacity of its scale target, as after a restart). Returns those removed.
+    pub fn remove_idle_inline(&self, idle: Duration) -> Vec<PolicySetId> {
+        let now = self.now_ms();
+        let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let is_idle = |entry: &Entry| {
+            matches!(entry.origin, Origin::Inline { .. })
+                && now.saturating_sub(entry.last_used.load(Ordering::Relaxed)) >= idle
+                && !entry.handle.verdicts.watched()
+        };
+        let candidates: Vec<PolicySetId> = {
+            let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+            sets.values()
+                .flat_map(HashMap::values)
+                .filter(|entry| is_idle(entry))
+                .map(|entry| entry.handle.set.id.clone())
+                .collect()
+        };
+        candidates
+            .into_iter()
+            .filter(|id| self.remove_if(id, is_idle))
+            .collect()
+    }
+
+    /// Removes `id` if `condition` holds for it (checked under the lock, so that a request
+    /// resolving it meanwhile keeps it): its resolver and controller stop, then its metric
+    /// series go. Whether it was removed.
+    fn remove_if(&self, id: &PolicySetId, condition: impl FnOnce(&Entry) -> bool) -> bool {
+        // The resolvers' lock first, as a resolver serving its result takes them in this order.
+        let mut resolvers = self.resolvers();
         let removed = {
             let mut sets = self.sets.write().unwrap_or_else(PoisonError::into_inner);
-            let removed = sets
-                .get_mut(&id.namespace)
-                .and_then(|names| names.remove(&id.name));
+            let removed = sets.get_mut(&id.namespace).and_then(|names| {
+                let entry = names.get(&id.name)?;
+                condition(entry).then(|| names.remove(&id.name)).flatten()
+            });
             sets.retain(|_, names| !names.is_empty());
             removed
         };
-        let found = removed.is_some();
-        drop(removed);
-        if found {
-            info!(policy_set = %id, "Policy set removed.");
-            self.after_change();
+        let Some(entry) = removed else {
+            return false;
+        };
+        let resolver = resolvers.remove(id);
+        drop(resolvers);
+        drop(resolver);
+        self.retire(entry);
+        self.after_change();
+        true
+    }
+
+    /// Stops a removed entry's controller, then forgets the policy set's metric series (on
+    /// the driver, after the controller's last report), unless it is served again by then.
+    fn retire(&self, entry: Entry) {
+        let id = entry.handle.set.id.clone();
+        let registry = self.me.clone();
+        let forget = move || {
+            if let Some(registry) = registry.upgrade()
+                && registry.get(&id.namespace, &id.name).is_none()
+            {
+                registry.config.metrics.remove_policy_set(&id);
+            }
+        };
+        match entry.controller {
+            Some(running) => running.stop_then(forget),
+            None => forget(),
         }
-        found
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Makes the file-defined policy sets exactly `loaded`, keeping those defined by the files
@@ -653,6 +731,28 @@ impl Registry {
     fn after_change(&self) {
         self.config.metrics.policy_sets.set(self.len() as i64);
         self.config.hub.release_unused();
+    }
+}
+
+/// Removes idle inline policy sets ([`Registry::remove_idle_inline`]) every quarter of `idle`
+/// (at least every minute), until the registry goes.
+pub async fn expire_idle_inline(registry: Weak<Registry>, idle: Duration) {
+    let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut sweeps = tokio::time::interval(period);
+    sweeps.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        sweeps.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        for id in registry.remove_idle_inline(idle) {
+            info!(
+                policy_set = %id,
+                idle_seconds = idle.as_secs(),
+                "Inline policy set removed: no KEDA request has used it (its ScaledObject is \
+                 gone or paused); the next request creates it again."
+            );
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::controller::ControllerConfig;
 use crate::grpc::ScalerService;
 use crate::grpc::proto::external_scaler_server::ExternalScalerServer;
-use crate::registry::{Registry, RegistryConfig};
+use crate::registry::{Registry, RegistryConfig, expire_idle_inline};
 use crate::sources::hub::SourceHub;
 use crate::telemetry::Metrics;
 use crate::{http, store};
@@ -50,7 +50,15 @@ pub struct Limits {
     pub max_stream_subscribers: usize,
     /// The largest push body accepted, in bytes: a larger one is refused with 413.
     pub max_push_body_bytes: usize,
+    /// An inline policy set that no request has used for this long, and that no stream
+    /// watches, is removed (its ScaledObject is gone); the next request creates it again.
+    pub inline_idle_timeout: Duration,
 }
+
+/// How long an unused inline policy set is kept, unless told otherwise: KEDA asks every
+/// `pollingInterval` (30 s by default) and the HPA every 15 s, so an hour without a request
+/// means the ScaledObject is gone or paused.
+pub const DEFAULT_INLINE_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -58,6 +66,7 @@ impl Default for Limits {
             max_policy_sets: crate::registry::DEFAULT_MAX_POLICY_SETS,
             max_stream_subscribers: crate::grpc::DEFAULT_MAX_STREAMS,
             max_push_body_bytes: http::PUSH_BODY_LIMIT,
+            inline_idle_timeout: DEFAULT_INLINE_IDLE_TIMEOUT,
         }
     }
 }
@@ -177,6 +186,10 @@ impl Server {
             source_description,
         });
         registry.set_max_policy_sets(config.limits.max_policy_sets);
+        tokio::spawn(expire_idle_inline(
+            Arc::downgrade(&registry),
+            config.limits.inline_idle_timeout,
+        ));
         match &config.policies {
             _ if cluster.is_some() => {}
             Some(dir) => {

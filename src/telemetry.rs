@@ -189,6 +189,15 @@ impl Metrics {
         }
     }
 
+    /// Forgets the series of a policy set that is no longer served.
+    pub fn remove_policy_set(&self, id: &PolicySetId) {
+        let labels = PolicySetLabels::from(id);
+        self.evaluations.remove(&labels);
+        self.desired_capacity.remove(&labels);
+        self.unavailable.remove(&labels);
+        self.pushed_datapoints.remove(&labels);
+    }
+
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();

@@ -140,6 +140,54 @@ async fn inline_policy_sets_beyond_the_limit_are_resource_exhausted() {
     running.stop();
 }
 
+#[tokio::test]
+async fn inline_policy_sets_unused_for_inline_idle_timeout_are_removed_freeing_their_place() {
+    // The flag reaches the limits; an hour without it; under a minute is refused.
+    let limits = |extra: &[&str]| serve_config(extra).limits.inline_idle_timeout;
+    assert_eq!(limits(&[]), Duration::from_secs(3600));
+    assert_eq!(
+        limits(&["--inline-idle-timeout", "120"]),
+        Duration::from_secs(120)
+    );
+    let error = Cli::try_parse_from(["ecs-scaler", "serve", "--inline-idle-timeout", "59"])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--inline-idle-timeout"), "{error}");
+
+    let mut running = start(Limits {
+        max_policy_sets: 2,
+        inline_idle_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
+    let mut client = ExternalScalerClient::new(running.channel.clone());
+    let inline = |name: &str| ScaledObjectRef {
+        name: name.to_owned(),
+        namespace: "jobs".to_owned(),
+        scaler_metadata: [("targetValue".to_owned(), "10".to_owned())].into(),
+    };
+    client.get_metric_spec(inline("deleted-so")).await.unwrap();
+    let refused = client.get_metric_spec(inline("new-so")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    // Nothing asks for deleted-so any more (its ScaledObject is gone): it is removed with its
+    // series, while the file-defined policy set, unused too, stays.
+    scaler::eventually("deleted-so removed", Duration::from_secs(10), async || {
+        running
+            .registry
+            .get("jobs", "deleted-so")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    scaler::eventually("its series removed", Duration::from_secs(5), async || {
+        (!running.metrics_text().contains("policy_set=\"deleted-so\"")).then_some(())
+    })
+    .await;
+    assert!(running.registry.get("jobs", "worker").is_some());
+    client.get_metric_spec(inline("new-so")).await.unwrap();
+    running.stop();
+}
+
 /// `ServeConfig` of `ecs-scaler serve` with `extra` arguments.
 fn serve_config(extra: &[&str]) -> ServeConfig {
     let mut args = vec!["ecs-scaler", "serve"];

@@ -31,9 +31,12 @@ const BATCH: usize = 256;
 /// Tells running controllers apart (never reused).
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
+/// Work for the driver once a controller is dropped.
+type AfterStop = Box<dyn FnOnce() + Send>;
+
 enum Command {
     Run(u64, Box<Controller>),
-    Stop(u64),
+    Stop(u64, Option<AfterStop>),
 }
 
 /// A handle to the driver task. The task ends once every handle and every [`Running`]
@@ -70,9 +73,20 @@ pub struct Running {
     commands: mpsc::UnboundedSender<Command>,
 }
 
+impl Running {
+    /// Stops the controller, then runs `after` on the driver once the controller is dropped:
+    /// nothing the controller reports (a verdict, a metric) can come after `after`.
+    pub fn stop_then(self, after: impl FnOnce() + Send + 'static) {
+        let _ = self
+            .commands
+            .send(Command::Stop(self.id, Some(Box::new(after))));
+        // Dropping `self` sends a second stop, which finds nothing to stop.
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::Stop(self.id));
+        let _ = self.commands.send(Command::Stop(self.id, None));
     }
 }
 
@@ -107,7 +121,12 @@ impl Slots {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Run(id, controller) => self.start(id, controller, Instant::now()),
-            Command::Stop(id) => self.stop(id),
+            Command::Stop(id, after) => {
+                self.stop(id);
+                if let Some(after) = after {
+                    after();
+                }
+            }
         }
     }
 

@@ -61,6 +61,15 @@ impl Verdicts {
         }
         receiver
     }
+
+    /// Whether a subscriber (a `StreamIsActive` stream) holds a receiver.
+    pub fn watched(&self) -> bool {
+        self.0
+            .state()
+            .subscribers
+            .as_ref()
+            .is_some_and(|subscribers| subscribers.receiver_count() > 0)
+    }
 }
 
 impl std::fmt::Debug for Verdicts {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::policy::load::load_str;
+use crate::test_support::until;
 
 fn registry() -> Arc<Registry> {
     test_registry(None, "policy directory /policies")
@@ -184,4 +185,62 @@ async fn policy_files_beyond_the_limit_are_not_loaded() {
     );
     assert_eq!(registry.len(), 1);
     assert!(registry.get("shop", "orders").is_some());
+}
+
+fn has_series(registry: &Registry, name: &str) -> bool {
+    registry
+        .metrics()
+        .encode()
+        .contains(&format!("policy_set=\"{name}\""))
+}
+
+#[tokio::test]
+async fn a_removed_policy_set_loses_its_series_after_its_controller_stops() {
+    let registry = registry();
+    let handle = registry.insert(policy(2), Origin::Embedded("test"));
+    assert_eq!(first_decision(&handle).await, 2);
+    assert!(has_series(&registry, "orders"));
+    assert!(registry.remove(&handle.set.id));
+    until("series removed", || !has_series(&registry, "orders")).await;
+    // Served again: its series come back, and stay.
+    let handle = registry.insert(policy(3), Origin::Embedded("test"));
+    assert_eq!(first_decision(&handle).await, 3);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let text = registry.metrics().encode();
+    assert!(
+        text.contains("ecs_scaler_desired_capacity{namespace=\"shop\",policy_set=\"orders\"} 3"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn inline_policy_sets_no_request_uses_are_removed_unless_a_stream_watches() {
+    let hour = Duration::from_secs(3600);
+    let registry = registry();
+    registry.insert(policy(2), Origin::Embedded("test"));
+    let inline = metadata(&[("targetValue", "10"), ("minCapacity", "3")]);
+    let handle = registry.resolve("shop", "api", &inline).unwrap();
+    assert_eq!(first_decision(&handle).await, 3);
+    // Used 40 minutes after its creation, it is kept 40 minutes later.
+    tokio::time::advance(Duration::from_secs(40 * 60)).await;
+    registry.resolve("shop", "api", &inline).unwrap();
+    tokio::time::advance(Duration::from_secs(40 * 60)).await;
+    assert_eq!(registry.remove_idle_inline(hour), Vec::new());
+    // An hour after its last use, a stream watching it still keeps it.
+    tokio::time::advance(Duration::from_secs(20 * 60)).await;
+    let stream = handle.subscribe();
+    assert_eq!(registry.remove_idle_inline(hour), Vec::new());
+    drop(stream);
+    assert_eq!(
+        registry.remove_idle_inline(hour),
+        vec![PolicySetId::new("shop", "api")]
+    );
+    assert_eq!(registry.len(), 1, "the policy set of a file stays");
+    assert!(registry.get("shop", "api").is_none());
+    until("series removed", || !has_series(&registry, "api")).await;
+    assert!(has_series(&registry, "orders"));
+    // The next request creates it again.
+    let again = registry.resolve("shop", "api", &inline).unwrap();
+    assert_eq!(first_decision(&again).await, 3);
+    assert_eq!(registry.len(), 2);
 }

@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// it again.
     #[arg(long, default_value_t = crate::serve::DEFAULT_INLINE_IDLE_TIMEOUT.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..))]
     pub inline_idle_timeout: u64,
+    /// HTTP connections served at once; more wait in the listen backlog. A connection that
+    /// idles, or takes over 10 s to send a request's headers, is closed.
+    #[arg(long, default_value_t = crate::http::server::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_http_connections: usize,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -124,6 +128,10 @@ impl From<ServeArgs> for ServeConfig {
                 max_stream_subscribers: args.max_stream_subscribers,
                 max_push_body_bytes: args.max_push_body_bytes,
                 inline_idle_timeout: Duration::from_secs(args.inline_idle_timeout),
+                http_connections: crate::http::server::ConnectionLimits {
+                    max_connections: args.max_http_connections,
+                    ..Default::default()
+                },
             },
         }
     }

@@ -286,5 +286,6 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
+pub mod server;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::controller::ControllerConfig;
 use crate::grpc::ScalerService;
 use crate::grpc::proto::external_scaler_server::ExternalScalerServer;
+use crate::http::server::ConnectionLimits;
 use crate::registry::{Registry, RegistryConfig, expire_idle_inline};
 use crate::sources::hub::SourceHub;
 use crate::telemetry::Metrics;
@@ -53,6 +54,9 @@ pub struct Limits {
     /// An inline policy set that no request has used for this long, and that no stream
     /// watches, is removed (its ScaledObject is gone); the next request creates it again.
     pub inline_idle_timeout: Duration,
+    /// HTTP connections served at once, and how long a request's headers may take (see
+    /// [`http::server`]).
+    pub http_connections: ConnectionLimits,
 }
 
 /// How long an unused inline policy set is kept, unless told otherwise: KEDA asks every
@@ -67,6 +71,7 @@ impl Default for Limits {
             max_stream_subscribers: crate::grpc::DEFAULT_MAX_STREAMS,
             max_push_body_bytes: http::PUSH_BODY_LIMIT,
             inline_idle_timeout: DEFAULT_INLINE_IDLE_TIMEOUT,
+            http_connections: ConnectionLimits::default(),
         }
     }
 }
@@ -136,9 +141,6 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(tonic::transport::Error),
-    /// The HTTP server failed.
-    #[error("HTTP server: {0}")]
-    Http(std::io::Error),
 }
 
 /// Runs the scaler until SIGTERM or Ctrl-C.
@@ -270,20 +272,19 @@ impl Server {
             ..http::BodyLimits::default()
         };
         let router = http::router_with(self.registry, self.clock, body_limits);
-        let http =
-            axum::serve(self.http_listener, router).with_graceful_shutdown(wait_for(stopped));
+        let http = http::server::serve(
+            self.http_listener,
+            router,
+            self.limits.http_connections,
+            wait_for(stopped),
+        );
         let signal = async move {
             shutdown.await;
             info!("Shutting down.");
             let _ = stop.send(true);
         };
-        let (grpc, http, ()) = tokio::join!(
-            async { grpc.await.map_err(ServeError::Grpc) },
-            async { http.await.map_err(ServeError::Http) },
-            signal
-        );
-        grpc?;
-        http
+        let (grpc, (), ()) = tokio::join!(grpc, http, signal);
+        grpc.map_err(ServeError::Grpc)
     }
 }
 

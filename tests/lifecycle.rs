@@ -208,6 +208,14 @@ async fn push_bodies_over_max_push_body_bytes_are_413_and_smaller_ones_are_accep
         .unwrap_err()
         .to_string();
     assert!(error.contains("--max-push-body-bytes"), "{error}");
+    // The HTTP connection cap likewise (10,000 without it; the header timeout is 10 s).
+    let http = serve_config(&[]).limits.http_connections;
+    assert_eq!(
+        (http.max_connections, http.header_read_timeout),
+        (10_000, Duration::from_secs(10))
+    );
+    let http = serve_config(&["--max-http-connections", "5"]).limits;
+    assert_eq!(http.http_connections.max_connections, 5);
 
     let mut running = start(limits).await;
     let path = "/v1/namespaces/jobs/policysets/worker/metrics/backlog";

@@ -306,7 +306,7 @@ pub async fn serve_with(config: ServeConfig, kubernetes: bool) -> Result<(), Ser
 /// makes new controllers read their capacity from their scale targets.
 fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
     use crate::kubernetes::policies::{
-        KubeCapacitySource, ScaledObjects, follow_scale_targets, watch_policy_sets,
+        KubeCapacitySource, Rejections, ScaledObjects, follow_scale_targets, watch_policy_sets,
     };
     let (scaled_objects, task) = ScaledObjects::watch(client.clone());
     tokio::spawn(task);
@@ -326,8 +326,10 @@ fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
         &identity,
         Duration::from_secs(30),
     );
+    let rejections = Rejections::default();
     tokio::spawn(
         crate::kubernetes::status::StatusWriter::new(client.clone(), registry.clone())
+            .with_rejections(rejections.clone())
             .with_lease(lease)
             .run(),
     );
@@ -338,7 +340,7 @@ fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
     let registry = registry.clone();
     tokio::spawn(async move {
         scaled_objects.ready().await;
-        watch_policy_sets(client, registry).await;
+        watch_policy_sets(client, registry, rejections).await;
     });
     info!("Serving the cluster's ScalingPolicySets.");
 }

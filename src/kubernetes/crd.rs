@@ -19,14 +19,15 @@ use crate::policy::document::{API_VERSION, KIND, Metadata, ScalingPolicySet};
 /// Where the generated CRD is committed, relative to the crate root.
 pub const CRD_PATH: &str = "deploy/crds/scalingpolicysets.yaml";
 
-/// The status subresource: the last decision and two conditions.
+/// The status subresource: the last decision and three conditions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingPolicySetStatus {
     /// The last decision the scaler published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<LastDecision>,
-    /// `Ready` (a decision can be made) and `SourcesHealthy` (every source delivers).
+    /// `Ready` (a decision can be made), `SourcesHealthy` (every source delivers) and
+    /// `Accepted` (the latest spec compiled).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -56,7 +57,7 @@ pub struct LastDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready` or `SourcesHealthy`.
+    /// `Ready`, `SourcesHealthy` or `Accepted`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

@@ -36,8 +36,41 @@ use crate::registry::{Origin, Registry};
 pub struct SyncReport {
     /// Policy sets served from a resource that compiled.
     pub loaded: usize,
-    /// Resources that did not compile, as `namespace/name: errors`.
-    pub failed: Vec<String>,
+    /// Resources that did not compile.
+    pub failed: Vec<Rejected>,
+}
+
+/// A ScalingPolicySet whose spec does not compile: its last good version (if any) stays in
+/// service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its policy set.
+    pub id: PolicySetId,
+    /// The `metadata.generation` that was refused.
+    pub generation: Option<i64>,
+    /// The validation errors.
+    pub errors: String,
+}
+
+/// The ScalingPolicySets whose latest spec is refused, as of the last sync: the status writer
+/// reports them (condition `Accepted`). Clones share the set.
+#[derive(Debug, Clone, Default)]
+pub struct Rejections(Arc<Mutex<HashMap<PolicySetId, Rejected>>>);
+
+impl Rejections {
+    /// The refused resources, by policy set.
+    pub fn current(&self) -> HashMap<PolicySetId, Rejected> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes `failed` the refused resources.
+    pub fn replace(&self, failed: &[Rejected]) {
+        let rejected = failed.iter().map(|r| (r.id.clone(), r.clone())).collect();
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = rejected;
+    }
 }
 
 /// Makes the cluster-defined policy sets of `registry` exactly `resources`, keeping the last
@@ -69,7 +102,11 @@ pub fn sync(resources: &[Arc<ScalingPolicySetResource>], registry: &Registry) ->
             Err(errors) => {
                 error!(policy_set = %id, %errors,
                     "ScalingPolicySet not loaded; its last good version stays in service.");
-                report.failed.push(format!("{id}: {errors}"));
+                report.failed.push(Rejected {
+                    id: id.clone(),
+                    generation: resource.metadata.generation,
+                    errors: errors.to_string(),
+                });
                 unchanged.insert(id);
             }
         }
@@ -78,9 +115,10 @@ pub fn sync(resources: &[Arc<ScalingPolicySetResource>], registry: &Registry) ->
     report
 }
 
-/// Watches every `ScalingPolicySet` of the cluster and keeps `registry` in sync with them;
-/// marks the registry loaded after the first complete list.
-pub async fn watch_policy_sets(client: Client, registry: Arc<Registry>) {
+/// Watches every `ScalingPolicySet` of the cluster and keeps `registry` in sync with them, and
+/// `rejections` with those that do not compile; marks the registry loaded after the first
+/// complete list.
+pub async fn watch_policy_sets(client: Client, registry: Arc<Registry>, rejections: Rejections) {
     let api: Api<ScalingPolicySetResource> = Api::all(client);
     let (reader, writer) = reflector::store();
     let mut events = reflector::reflector(writer, watcher(api, watcher::Config::default()))
@@ -90,6 +128,7 @@ pub async fn watch_policy_sets(client: Client, registry: Arc<Registry>) {
         match event {
             Ok(watcher::Event::InitDone) => {
                 let report = sync(&reader.state(), &registry);
+                rejections.replace(&report.failed);
                 registry.mark_loaded();
                 info!(
                     policy_sets = report.loaded,
@@ -98,7 +137,7 @@ pub async fn watch_policy_sets(client: Client, registry: Arc<Registry>) {
                 );
             }
             Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                sync(&reader.state(), &registry);
+                rejections.replace(&sync(&reader.state(), &registry).failed);
             }
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
             Err(error) => warn!(%error, "Watch of ScalingPolicySets failed; relisting."),

@@ -1,5 +1,8 @@
-//! The status of each `ScalingPolicySet`: its last decision, the reasons, and the `Ready` and
-//! `SourcesHealthy` conditions, written with server-side apply (field manager `ecs-scaler`).
+//! The status of each `ScalingPolicySet`: its last decision, the reasons, and the `Ready`,
+//! `SourcesHealthy` and `Accepted` conditions, written with server-side apply (field manager
+//! `ecs-scaler`). `Accepted` is `False` while the resource's latest spec does not compile (the
+//! message says why; the generation in `observedGeneration` stays in service); a new resource
+//! that does not compile gets a status with `Ready` and `Accepted` `False` and nothing else.
 //!
 //! A status is written when what it says changes (desired, bounds, reasons, conditions), not
 //! at every evaluation, so the API server sees a write per decision change rather than per tick.
@@ -20,6 +23,7 @@ use tracing::{debug, warn};
 use super::ScalingPolicySetResource;
 use super::crd::{Condition, LastDecision, ScalingPolicySetStatus};
 use super::lease::LeaseLock;
+use super::policies::{Rejected, Rejections};
 use crate::controller::{UnavailableCause, Verdict};
 use crate::policy::{CompiledPolicySet, PolicySetId};
 use crate::registry::{Origin, Registry};
@@ -29,6 +33,9 @@ pub const FIELD_MANAGER: &str = "ecs-scaler";
 
 /// How often the statuses are checked for changes.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The longest validation error text a condition message carries.
+const MAX_ERRORS_CHARS: usize = 1_000;
 
 fn condition(
     type_: &str,
@@ -46,11 +53,76 @@ fn condition(
     }
 }
 
-/// The status a verdict stands for; conditions whose `status` did not change keep their
-/// `lastTransitionTime` from `previous`. `observedGeneration` is left to the caller.
+/// Condition `Accepted`: `True` unless the latest spec was refused.
+fn accepted(rejected: Option<&Rejected>, now: DateTime<Utc>) -> Condition {
+    let Some(rejected) = rejected else {
+        return condition("Accepted", "True", "Compiled", "", now);
+    };
+    let errors = match rejected.errors.char_indices().nth(MAX_ERRORS_CHARS) {
+        Some((cut, _)) => format!("{}...", &rejected.errors[..cut]),
+        None => rejected.errors.clone(),
+    };
+    let generation = rejected.generation.map_or_else(
+        || "the latest spec".to_owned(),
+        |g| format!("generation {g}"),
+    );
+    condition(
+        "Accepted",
+        "False",
+        "InvalidSpec",
+        &format!("{generation} does not compile: {errors}"),
+        now,
+    )
+}
+
+/// `conditions`, each keeping its `lastTransitionTime` from `previous` if its `status` is the
+/// same there.
+fn keep_transition_times(
+    conditions: impl IntoIterator<Item = Condition>,
+    previous: Option<&ScalingPolicySetStatus>,
+) -> Vec<Condition> {
+    conditions
+        .into_iter()
+        .map(|mut condition| {
+            if let Some(before) = previous
+                .into_iter()
+                .flat_map(|p| &p.conditions)
+                .find(|c| c.type_ == condition.type_ && c.status == condition.status)
+            {
+                condition.last_transition_time = before.last_transition_time;
+            }
+            condition
+        })
+        .collect()
+}
+
+/// The status of a resource that was never served because its spec does not compile.
+pub fn rejected_status(
+    rejected: &Rejected,
+    previous: Option<&ScalingPolicySetStatus>,
+    now: DateTime<Utc>,
+) -> ScalingPolicySetStatus {
+    let ready = condition(
+        "Ready",
+        "False",
+        "InvalidSpec",
+        "not served: the spec does not compile (see condition Accepted)",
+        now,
+    );
+    ScalingPolicySetStatus {
+        last_decision: None,
+        conditions: keep_transition_times([ready, accepted(Some(rejected), now)], previous),
+        observed_generation: None,
+    }
+}
+
+/// The status a verdict stands for (and `rejected`, a newer spec refused); conditions whose
+/// `status` did not change keep their `lastTransitionTime` from `previous`.
+/// `observedGeneration` is left to the caller.
 pub fn status_of(
     set: &CompiledPolicySet,
     verdict: &Verdict,
+    rejected: Option<&Rejected>,
     previous: Option<&ScalingPolicySetStatus>,
     now: DateTime<Utc>,
 ) -> ScalingPolicySetStatus {
@@ -96,22 +168,9 @@ pub fn status_of(
             )
         }
     };
-    let conditions = [ready, sources]
-        .into_iter()
-        .map(|mut condition| {
-            if let Some(before) = previous
-                .into_iter()
-                .flat_map(|p| &p.conditions)
-                .find(|c| c.type_ == condition.type_ && c.status == condition.status)
-            {
-                condition.last_transition_time = before.last_transition_time;
-            }
-            condition
-        })
-        .collect();
     ScalingPolicySetStatus {
         last_decision,
-        conditions,
+        conditions: keep_transition_times([ready, sources, accepted(rejected, now)], previous),
         observed_generation: None,
     }
 }
@@ -153,6 +212,7 @@ pub async fn apply_status(
 pub struct StatusWriter {
     client: Client,
     registry: Arc<Registry>,
+    rejections: Rejections,
     lease: Option<LeaseLock>,
     written: HashMap<PolicySetId, ScalingPolicySetStatus>,
 }
@@ -163,6 +223,7 @@ impl StatusWriter {
         Self {
             client,
             registry,
+            rejections: Rejections::default(),
             lease: None,
             written: HashMap::new(),
         }
@@ -171,33 +232,64 @@ impl StatusWriter {
     /// Applies every status that changed since it was last written; how many were written.
     /// A policy set without a resource (inline metadata) is skipped.
     pub async fn write_changed(&mut self, now: DateTime<Utc>) -> usize {
-        let mut written = 0;
+        let mut rejections = self.rejections.current();
+        let mut statuses = Vec::new();
         for handle in self.registry.list() {
             let id = handle.set.id.clone();
+            let rejected = rejections.remove(&id);
             let previous = self.written.get(&id);
-            let mut status = status_of(&handle.set, &handle.verdict(), previous, now);
+            let mut status = status_of(
+                &handle.set,
+                &handle.verdict(),
+                rejected.as_ref(),
+                previous,
+                now,
+            );
             status.observed_generation = match self.registry.origin(&id) {
                 Some(Origin::Cluster { generation, .. }) => generation,
                 _ => None,
             };
-            if previous.is_some_and(|p| same(p, &status)) {
+            statuses.push((id, status));
+        }
+        // Refused resources that are not served at all.
+        for (id, rejected) in rejections {
+            let status = rejected_status(&rejected, self.written.get(&id), now);
+            statuses.push((id, status));
+        }
+        let mut written = 0;
+        let mut current = HashMap::with_capacity(statuses.len());
+        for (id, status) in statuses {
+            let previous = self.written.remove(&id);
+            if previous.as_ref().is_some_and(|p| same(p, &status)) {
+                current.insert(id, status);
                 continue;
             }
             match apply_status(&self.client, &id, &status).await {
                 Ok(()) => {
                     written += 1;
-                    self.written.insert(id, status);
+                    current.insert(id, status);
                 }
                 Err(kube::Error::Api(error)) if error.is_not_found() => {
                     debug!(policy_set = %id, "No ScalingPolicySet resource; status not written.");
-                    self.written.insert(id, status);
+                    current.insert(id, status);
                 }
-                Err(error) => warn!(policy_set = %id, %error, "Status not written; retrying."),
+                Err(error) => {
+                    warn!(policy_set = %id, %error, "Status not written; retrying.");
+                    if let Some(previous) = previous {
+                        current.insert(id, previous);
+                    }
+                }
             }
         }
-        self.written
-            .retain(|id, _| self.registry.get(&id.namespace, &id.name).is_some());
+        self.written = current;
         written
+    }
+
+    /// Reports the refused resources of `rejections` (condition `Accepted`).
+    #[must_use]
+    pub fn with_rejections(mut self, rejections: Rejections) -> Self {
+        self.rejections = rejections;
+        self
     }
 
     /// Writes only while holding `lease`.

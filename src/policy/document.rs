@@ -87,6 +87,18 @@ pub struct Metadata {
         json_path = ".status.lastDecision.desired"
     ),
     printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "whether the scaler can decide (KEDA's fallback applies while not)",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Accepted",
+        type_ = "string",
+        description = "False while the latest spec does not compile (the last good one is served)",
+        json_path = ".status.conditions[?(@.type==\"Accepted\")].status"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"

@@ -50,6 +50,11 @@ fn crd_is_namespaced_v1alpha1_with_status_and_printer_columns() {
             ("Min", ".status.lastDecision.min"),
             ("Max", ".status.lastDecision.max"),
             ("Desired", ".status.lastDecision.desired"),
+            ("Ready", ".status.conditions[?(@.type==\"Ready\")].status"),
+            (
+                "Accepted",
+                ".status.conditions[?(@.type==\"Accepted\")].status"
+            ),
             ("Age", ".metadata.creationTimestamp"),
         ]
     );

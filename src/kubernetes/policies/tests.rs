@@ -70,10 +70,13 @@ async fn sync_serves_valid_resources_and_keeps_the_last_good_version_of_invalid_
     );
     assert_eq!(report.loaded, 1);
     assert_eq!(report.failed.len(), 1);
+    let rejected = &report.failed[0];
+    assert_eq!(rejected.id, PolicySetId::new("shop", "orders"));
+    assert_eq!(rejected.generation, Some(3));
     assert!(
-        report.failed[0].starts_with("shop/orders: "),
-        "{:?}",
-        report.failed
+        rejected.errors.contains("minCapacity"),
+        "{}",
+        rejected.errors
     );
     assert_eq!(max_of(&registry, "shop", "orders"), Some(10));
     assert_eq!(
@@ -134,7 +137,12 @@ async fn an_unchanged_generation_is_not_compiled_again_and_a_recreated_resource_
 async fn policy_sets_are_watched_edited_and_resynced_after_a_watch_error() {
     let registry = registry();
     let (client, mut api) = testing::client();
-    let task = tokio::spawn(watch_policy_sets(client, registry.clone()));
+    let rejections = Rejections::default();
+    let task = tokio::spawn(watch_policy_sets(
+        client,
+        registry.clone(),
+        rejections.clone(),
+    ));
 
     let call = next(&mut api).await;
     assert_eq!(call.method, "GET");
@@ -169,6 +177,19 @@ async fn policy_sets_are_watched_edited_and_resynced_after_a_watch_error() {
         max_of(&registry, "default", "checkout") == Some(20)
     })
     .await;
+    // Edited into a spec that does not compile: refused and reported, the last good version
+    // served; then fixed.
+    let checkout = PolicySetId::new("default", "checkout");
+    let mut broken = policy_set("default", "checkout", 20, "13");
+    broken["spec"]["scalableTarget"]["minCapacity"] = 50.into();
+    feed.event("MODIFIED", &broken).await;
+    until("refused", || rejections.current().contains_key(&checkout)).await;
+    assert_eq!(rejections.current()[&checkout].generation, Some(13));
+    assert_eq!(max_of(&registry, "default", "checkout"), Some(20));
+    feed.event("MODIFIED", &policy_set("default", "checkout", 25, "14"))
+        .await;
+    until("fixed", || rejections.current().is_empty()).await;
+    assert_eq!(max_of(&registry, "default", "checkout"), Some(25));
 
     // The watch expires; the relist no longer has `shop/orders` (deleted meanwhile).
     feed.event("ERROR", &expired()).await;

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::kubernetes::crd::to_document;
+use crate::kubernetes::policies::{Rejected, Rejections};
 use crate::kubernetes::testing::{self, next};
 use crate::policy::compile;
 use crate::registry::{Origin, test_registry};
@@ -99,16 +100,16 @@ fn unavailable_keeps_the_last_decision_and_transition_times() {
     let set = checkout();
     let t0: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
     let t1 = t0 + chrono::Duration::minutes(5);
-    let pending = status_of(&set, &Verdict::Pending, None, t0);
+    let pending = status_of(&set, &Verdict::Pending, None, None, t0);
     assert_eq!(pending.conditions[0].status, "Unknown");
     let stale = Verdict::Unavailable {
         cause: UnavailableCause::SourceStale,
         reason: "metric activeUsers: no datapoint for 300 s".to_owned(),
     };
-    let first = status_of(&set, &stale, Some(&pending), t0);
+    let first = status_of(&set, &stale, None, Some(&pending), t0);
     assert_eq!(first.conditions[0].status, "False");
     assert_eq!(first.conditions[1].reason, "SourceUnavailable");
-    let again = status_of(&set, &stale, Some(&first), t1);
+    let again = status_of(&set, &stale, None, Some(&first), t1);
     assert_eq!(
         again.conditions[0].last_transition_time, t0,
         "unchanged condition"
@@ -118,7 +119,7 @@ fn unavailable_keeps_the_last_decision_and_transition_times() {
         cause: UnavailableCause::CapacityUnknown,
         reason: "the current capacity of the scale target is unknown".to_owned(),
     };
-    let capacity = status_of(&set, &unknown, Some(&again), t1);
+    let capacity = status_of(&set, &unknown, None, Some(&again), t1);
     assert_eq!(capacity.conditions[1].status, "Unknown");
     assert_eq!(
         capacity.conditions[0].last_transition_time, t0,
@@ -210,4 +211,113 @@ async fn the_writer_loop_writes_only_while_holding_the_lease_and_rewrites_after_
     echo_status(call);
     assert!(!writer.is_finished());
     writer.abort();
+}
+
+fn refused(namespace: &str, name: &str, generation: i64) -> Rejected {
+    Rejected {
+        id: PolicySetId::new(namespace, name),
+        generation: Some(generation),
+        errors: "spec.scalableTarget.minCapacity: 50 is greater than maxCapacity 20".to_owned(),
+    }
+}
+
+/// Runs `write_changed` and answers each status PATCH it makes (echoing it); the patched
+/// paths and bodies, in order.
+async fn write_and_answer(
+    writer: &mut StatusWriter,
+    api: &mut testing::Handle,
+    now: DateTime<Utc>,
+) -> Vec<(String, serde_json::Value)> {
+    let mut patches = Vec::new();
+    let written = {
+        let write = writer.write_changed(now);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                written = &mut write => break written,
+                call = next(api) => {
+                    assert_eq!(call.method, "PATCH");
+                    patches.push((call.path.clone(), call.body["status"].clone()));
+                    echo_status(call);
+                }
+            }
+        }
+    };
+    assert_eq!(written, patches.len());
+    patches
+}
+
+#[tokio::test]
+async fn a_refused_edit_is_reported_beside_the_generation_still_served_until_fixed() {
+    let registry = registry();
+    serve_decided_checkout(&registry, 3).await;
+    let (client, mut api) = testing::client();
+    let rejections = Rejections::default();
+    let mut writer = StatusWriter::new(client, registry).with_rejections(rejections.clone());
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let patches = write_and_answer(&mut writer, &mut api, now).await;
+    assert_eq!(patches[0].1["conditions"][2]["type"], "Accepted");
+    assert_eq!(patches[0].1["conditions"][2]["status"], "True");
+
+    // Generation 4 does not compile: generation 3 is still served, and the status says so.
+    rejections.replace(&[refused("default", "checkout", 4)]);
+    let later = now + chrono::Duration::minutes(1);
+    let patches = write_and_answer(&mut writer, &mut api, later).await;
+    assert_eq!(patches.len(), 1);
+    let status = &patches[0].1;
+    assert_eq!(status["observedGeneration"], 3, "the generation served");
+    assert_eq!(status["lastDecision"]["desired"], 3);
+    assert_eq!(status["conditions"][0]["status"], "True", "Ready");
+    let accepted = &status["conditions"][2];
+    assert_eq!(
+        (&accepted["type"], &accepted["status"], &accepted["reason"]),
+        (&json!("Accepted"), &json!("False"), &json!("InvalidSpec"))
+    );
+    assert_eq!(
+        accepted["message"],
+        "generation 4 does not compile: spec.scalableTarget.minCapacity: 50 is greater than \
+         maxCapacity 20"
+    );
+    assert_eq!(accepted["lastTransitionTime"], "2026-11-28T12:01:00Z");
+    assert!(
+        write_and_answer(&mut writer, &mut api, later)
+            .await
+            .is_empty(),
+        "written once"
+    );
+
+    // Fixed (the fix is served as generation 5 by the sync): accepted again.
+    rejections.replace(&[]);
+    let patches = write_and_answer(&mut writer, &mut api, later).await;
+    assert_eq!(patches[0].1["conditions"][2]["status"], "True");
+}
+
+#[tokio::test]
+async fn a_new_resource_that_does_not_compile_gets_a_status_saying_why() {
+    let (client, mut api) = testing::client();
+    let rejections = Rejections::default();
+    rejections.replace(&[refused("shop", "broken", 1)]);
+    let mut writer = StatusWriter::new(client, registry()).with_rejections(rejections.clone());
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let patches = write_and_answer(&mut writer, &mut api, now).await;
+    assert_eq!(patches.len(), 1);
+    let (path, status) = &patches[0];
+    assert_eq!(
+        path,
+        "/apis/ecs-scaler.dev/v1alpha1/namespaces/shop/scalingpolicysets/broken/status"
+    );
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "False");
+    assert_eq!(status["conditions"][0]["reason"], "InvalidSpec");
+    assert_eq!(status["conditions"][1]["type"], "Accepted");
+    assert_eq!(status["conditions"][1]["status"], "False");
+    assert!(status.get("lastDecision").is_none(), "{status}");
+    assert!(status.get("observedGeneration").is_none(), "{status}");
+    // Deleted: nothing more is written.
+    rejections.replace(&[]);
+    assert!(
+        write_and_answer(&mut writer, &mut api, now)
+            .await
+            .is_empty()
+    );
 }

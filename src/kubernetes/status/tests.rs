@@ -286,7 +286,7 @@ async fn a_refused_edit_is_reported_beside_the_generation_still_served_until_fix
         "written once"
     );
 
-    // Fixed (the fix is served as generation 5 by the sync): accepted again.
+    // Nothing refused any more (the sync served a fixed spec, or the edit was undone).
     rejections.replace(&[]);
     let patches = write_and_answer(&mut writer, &mut api, later).await;
     assert_eq!(patches[0].1["conditions"][2]["status"], "True");

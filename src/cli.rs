@@ -132,6 +132,7 @@ impl From<ServeArgs> for ServeConfig {
                     max_connections: args.max_http_connections,
                     ..Default::default()
                 },
+                ..crate::serve::Limits::default()
             },
         }
     }

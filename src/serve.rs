@@ -57,12 +57,21 @@ pub struct Limits {
     /// HTTP connections served at once, and how long a request's headers may take (see
     /// [`http::server`]).
     pub http_connections: ConnectionLimits,
+    /// A gRPC connection is pinged (HTTP/2 PING) after this long without a frame from the
+    /// client, and closed when the ping is not answered within this long again: a KEDA pod
+    /// that vanished without closing its connections (its node died) does not keep its
+    /// streams, and their places under `max_stream_subscribers`, for ever.
+    pub grpc_keepalive: Duration,
 }
 
 /// How long an unused inline policy set is kept, unless told otherwise: KEDA asks every
 /// `pollingInterval` (30 s by default) and the HPA every 15 s, so an hour without a request
 /// means the ScaledObject is gone or paused.
 pub const DEFAULT_INLINE_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long a gRPC connection may be silent before it is pinged, and the ping unanswered
+/// before it is closed, unless told otherwise.
+pub const GRPC_KEEPALIVE: Duration = Duration::from_secs(30);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -72,6 +81,7 @@ impl Default for Limits {
             max_push_body_bytes: http::PUSH_BODY_LIMIT,
             inline_idle_timeout: DEFAULT_INLINE_IDLE_TIMEOUT,
             http_connections: ConnectionLimits::default(),
+            grpc_keepalive: GRPC_KEEPALIVE,
         }
     }
 }
@@ -252,7 +262,9 @@ impl Server {
         health
             .set_serving::<ExternalScalerServer<ScalerService>>()
             .await;
-        let mut builder = tonic::transport::Server::builder();
+        let mut builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(self.limits.grpc_keepalive))
+            .http2_keepalive_timeout(Some(self.limits.grpc_keepalive));
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).map_err(ServeError::Grpc)?;
         }

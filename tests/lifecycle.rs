@@ -7,6 +7,9 @@ mod http;
 #[path = "support/scaler.rs"]
 mod scaler;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -16,6 +19,9 @@ use ecs_scaler::grpc::proto::{GetMetricSpecResponse, ScaledObjectRef};
 use ecs_scaler::serve::{Limits, ServeConfig};
 use futures_util::StreamExt;
 use scaler::Scaler;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -185,6 +191,77 @@ async fn inline_policy_sets_unused_for_inline_idle_timeout_are_removed_freeing_t
     .await;
     assert!(running.registry.get("jobs", "worker").is_some());
     client.get_metric_spec(inline("new-so")).await.unwrap();
+    running.stop();
+}
+
+/// A TCP proxy to `target` for one connection, which stops forwarding in both directions once
+/// `frozen` is set, yet keeps both sockets open: a peer whose node died.
+async fn freezable_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let frozen = Arc::new(AtomicBool::new(false));
+    let flag = frozen.clone();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let server = TcpStream::connect(target).await.unwrap();
+        let (client_read, client_write) = client.into_split();
+        let (server_read, server_write) = server.into_split();
+        let forward = |mut from: OwnedReadHalf, mut to: OwnedWriteHalf, frozen: Arc<AtomicBool>| async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            loop {
+                let n = from.read(&mut buffer).await.unwrap_or(0);
+                if frozen.load(Ordering::SeqCst) {
+                    // Hold both halves: no FIN, no RST, nothing.
+                    std::future::pending::<()>().await;
+                }
+                if n == 0 || to.write_all(&buffer[..n]).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::join!(
+            forward(client_read, server_write, flag.clone()),
+            forward(server_read, client_write, flag),
+        );
+    });
+    (address, frozen)
+}
+
+#[tokio::test]
+async fn a_stream_whose_client_vanished_is_closed_after_the_unanswered_keepalive() {
+    let mut running = start(Limits {
+        max_stream_subscribers: 1,
+        grpc_keepalive: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    let (proxy, frozen) = freezable_proxy(running.grpc).await;
+    let through_proxy = tonic::transport::Endpoint::from_shared(format!("http://{proxy}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut vanishing = ExternalScalerClient::new(through_proxy);
+    let mut stream = vanishing
+        .stream_is_active(worker())
+        .await
+        .unwrap()
+        .into_inner();
+    // The stream answers at once with the current activity: it is open.
+    stream.message().await.unwrap();
+    let mut client = ExternalScalerClient::new(running.channel.clone());
+    let refused = client.stream_is_active(worker()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::ResourceExhausted,
+        "the one place is taken"
+    );
+    // The client's node dies: its connection stays open but answers nothing.
+    frozen.store(true, Ordering::SeqCst);
+    scaler::eventually("the place freed", Duration::from_secs(10), async || {
+        client.stream_is_active(worker()).await.ok()
+    })
+    .await;
     running.stop();
 }
 

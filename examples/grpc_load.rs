@@ -18,7 +18,10 @@
 //!
 //! Finally it starts an `ecs` server with `--rss-policy-sets` policy sets (default 10,000),
 //! measures the time from `Server::bind` to ready (every policy set decided), loads it for
-//! `--seconds` seconds and reads its peak RSS (`VmHWM` of `/proc/self/status`).
+//! `--seconds` seconds and reads its peak RSS (`VmHWM` of `/proc/self/status`). With
+//! `--rss-data-minutes M` every pushed metric first receives M minutes of values, one every
+//! 10 s (written into the feeds, as the push endpoint does), so that the figure includes what
+//! the feeds and histories keep in a steady state.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -35,6 +38,7 @@ use ecs_scaler::grpc::proto::{
     MetricValue, ScaledObjectRef,
 };
 use ecs_scaler::serve::{ServeConfig, Server};
+use ecs_scaler::sources::hub::SourceHub;
 use futures_util::Stream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -49,6 +53,7 @@ struct Options {
     connections: usize,
     policy_sets: usize,
     rss_policy_sets: usize,
+    rss_data_minutes: usize,
 }
 
 impl Default for Options {
@@ -60,6 +65,7 @@ impl Default for Options {
             connections: 4,
             policy_sets: 1_000,
             rss_policy_sets: 10_000,
+            rss_data_minutes: 0,
         }
     }
 }
@@ -85,6 +91,7 @@ fn main() {
             "--connections" => options.connections = number(value()),
             "--policy-sets" => options.policy_sets = number(value()),
             "--rss-policy-sets" => options.rss_policy_sets = number(value()),
+            "--rss-data-minutes" => options.rss_data_minutes = number(value()),
             "--bench" => {
                 i += 1;
                 continue;
@@ -94,7 +101,7 @@ fn main() {
         i += 2;
     }
     match serve.as_deref() {
-        Some("ecs") => run_ecs_server(options.policy_sets),
+        Some("ecs") => run_ecs_server(options.policy_sets, options.rss_data_minutes),
         Some("bare") => run_bare_server(),
         Some(other) => panic!("--serve ecs|bare, not {other}"),
         None => drive(&options),
@@ -192,7 +199,23 @@ fn wait_for_driver_then_report() {
     let _ = std::io::stdout().flush();
 }
 
-fn run_ecs_server(policy_sets: usize) {
+/// Writes `minutes` of values, one every 10 s up to now, into every feed of `registry`.
+fn fill_feeds(registry: &ecs_scaler::registry::Registry, minutes: usize) {
+    let now = chrono::Utc::now();
+    for handle in registry.list() {
+        for index in 0..handle.set.metrics.len() {
+            let key = SourceHub::key_for(&handle.set, index);
+            registry.hub().modify(&key, |feed| {
+                for k in (0..minutes * 6).rev() {
+                    let at = now - chrono::Duration::seconds(10 * k as i64);
+                    feed.push(at, (k % 100) as f64, at);
+                }
+            });
+        }
+    }
+}
+
+fn run_ecs_server(policy_sets: usize, data_minutes: usize) {
     let dir = tempfile::tempdir().expect("temporary directory");
     for i in 0..policy_sets {
         std::fs::write(
@@ -233,6 +256,7 @@ fn run_ecs_server(policy_sets: usize) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let ready = started.elapsed();
+        fill_feeds(&registry, data_minutes);
         println!("READY {address} {}", ready.as_micros());
         let _ = std::io::stdout().flush();
         tokio::task::spawn_blocking(wait_for_driver_then_report)
@@ -347,9 +371,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(kind: &str, policy_sets: usize) -> Self {
+    fn start(kind: &str, policy_sets: usize, data_minutes: usize) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("own executable"))
             .args(["--serve", kind, "--policy-sets", &policy_sets.to_string()])
+            .args(["--rss-data-minutes", &data_minutes.to_string()])
             .env("RUST_LOG", "error")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -532,8 +557,8 @@ fn drive(options: &Options) {
         options.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    let bare = ServerProcess::start("bare", options.policy_sets);
-    let ecs = ServerProcess::start("ecs", options.policy_sets);
+    let bare = ServerProcess::start("bare", options.policy_sets, 0);
+    let ecs = ServerProcess::start("ecs", options.policy_sets, 0);
     println!(
         "ecs-scaler with {} policy sets ready in {:.0} ms",
         options.policy_sets,
@@ -587,7 +612,7 @@ fn drive(options: &Options) {
     );
 
     if options.rss_policy_sets > 0 {
-        let big = ServerProcess::start("ecs", options.rss_policy_sets);
+        let big = ServerProcess::start("ecs", options.rss_policy_sets, options.rss_data_minutes);
         let ready = big.ready;
         let big_options = Options {
             policy_sets: options.rss_policy_sets,
@@ -596,9 +621,11 @@ fn drive(options: &Options) {
         let measured = runtime.block_on(load(big.address, &big_options, duration));
         let (hwm, rss) = big.stop();
         println!(
-            "\n{} policy sets: ready in {:.0} ms; under load {:.0} req/s, p99 {:.3} ms, errors {}; \
-             peak RSS {:.1} MiB (goal < 64 MiB: {}), RSS at the end {:.1} MiB",
+            "\n{} policy sets ({} minutes of pushed data): ready in {:.0} ms; under load {:.0} \
+             req/s, p99 {:.3} ms, errors {}; peak RSS {:.1} MiB (goal < 64 MiB: {}), RSS at the \
+             end {:.1} MiB",
             options.rss_policy_sets,
+            options.rss_data_minutes,
             ready.as_secs_f64() * 1000.0,
             measured.rate(),
             measured.percentile(0.99),

@@ -115,15 +115,22 @@ impl SourceHub {
     pub fn subscribe(&self, set: &CompiledPolicySet, index: usize) -> FeedReceiver {
         let key = Self::key_for(set, index);
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
-        // CloudWatch refills as many periods as the engine keeps for this metric.
-        let lookback = crate::engine::history_for(&set.metrics[index]).capacity();
+        // CloudWatch refills as many periods as the engine keeps for this metric, and the feed
+        // keeps as much time (a replacing controller rebuilds its history from it).
+        let history = crate::engine::history_for(&set.metrics[index]);
+        let lookback = history.capacity();
+        let window = u32::try_from(history.window_seconds()).unwrap_or(u32::MAX);
         if let Some(feed) = feeds.get(&key) {
             if let SourceKey::CloudWatch(cloudwatch) = &key {
                 self.cloudwatch.need_history(cloudwatch, lookback);
             }
+            feed.sender
+                .send_modify(|state| state.retain_at_least(window));
             return feed.sender.subscribe();
         }
-        let (sender, receiver) = feed::channel(FeedState::default());
+        let mut state = FeedState::default();
+        state.retain_at_least(window);
+        let (sender, receiver) = feed::channel(state);
         let guard = self.start(&key, &set.metrics[index].source, sender.clone(), lookback);
         // A feed with a running source stops it as soon as it is unused; a pushed feed runs
         // nothing and costs a task less per policy set: the next `release_unused` drops it.

@@ -35,7 +35,8 @@ use chrono::{DateTime, Utc};
 
 use crate::policy::PolicySetId;
 
-/// How many datapoints a feed keeps for subscribers that fall behind.
+/// How many datapoints a feed keeps at most, for subscribers that fall behind and for the
+/// controller of a replaced policy set, which rebuilds its histories from them.
 pub const FEED_CAPACITY: usize = 256;
 
 /// One observed value of a metric.
@@ -106,13 +107,19 @@ impl SourceError {
 /// What a feed holds: recent datapoints and the source's health.
 #[derive(Debug, Clone, Default)]
 pub struct FeedState {
-    /// Recent datapoints, oldest first, at most [`FEED_CAPACITY`].
+    /// Recent datapoints, oldest first: at most [`FEED_CAPACITY`], and none older than the
+    /// retention (before the newest timestamp) once one is set.
     pub datapoints: VecDeque<Datapoint>,
     /// When the source last delivered successfully.
     pub last_success: Option<DateTime<Utc>>,
     /// The source's last error, if its latest attempt failed (never contains a credential).
     pub last_error: Option<String>,
     next_seq: u64,
+    /// How far back from the newest timestamp datapoints are kept, in seconds (0: no bound but
+    /// the capacity): the longest history a subscriber keeps.
+    retention_seconds: u32,
+    /// The newest timestamp recorded.
+    newest: Option<DateTime<Utc>>,
 }
 
 impl FeedState {
@@ -134,6 +141,26 @@ impl FeedState {
             period_value: observation.period_value,
         });
         self.next_seq += 1;
+        let newest = self
+            .newest
+            .map_or(observation.timestamp, |n| n.max(observation.timestamp));
+        self.newest = Some(newest);
+        if self.retention_seconds > 0 {
+            let oldest_kept = newest - chrono::Duration::seconds(i64::from(self.retention_seconds));
+            while self
+                .datapoints
+                .front()
+                .is_some_and(|d| d.timestamp < oldest_kept)
+            {
+                self.datapoints.pop_front();
+            }
+        }
+    }
+
+    /// Keeps at least the last `seconds` of datapoints (a subscriber's history window): the
+    /// retention is the longest asked for.
+    pub fn retain_at_least(&mut self, seconds: u32) {
+        self.retention_seconds = self.retention_seconds.max(seconds);
     }
 
     /// Marks a successful delivery at `at` (possibly of no datapoint: missing data).
@@ -199,3 +226,6 @@ impl std::fmt::Display for SourceKey {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

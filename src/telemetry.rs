@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::policy::PolicySetId;
-use crate::sources::SourceKey;
+use crate::sources::{SourceError, SourceKey};
 
 /// Labels of a per-policy-set metric. Shared strings: each family's series of a policy set
 /// clones the controller's labels without copying the text.
@@ -72,6 +72,75 @@ pub struct SourceErrorLabels {
     pub kind: &'static str,
     /// The kind of error: `throttled`, `timeout`, `bad_answer`, `failed`.
     pub error: &'static str,
+}
+
+/// The series of one source (fetch durations, errors, datapoint age), written through it and
+/// removed when its last holder drops it: a stopped source leaves no series behind. Those who
+/// record after an `.await` hold a clone of the `Arc`, so nothing is recorded after removal.
+pub struct SourceSeries {
+    metrics: Arc<Metrics>,
+    labels: SourceLabels,
+}
+
+impl SourceSeries {
+    /// The series of the source `key`.
+    pub fn new(metrics: Arc<Metrics>, key: &SourceKey) -> Self {
+        Self::with_labels(metrics, SourceLabels::from(key))
+    }
+
+    /// The series labelled `labels`.
+    pub fn with_labels(metrics: Arc<Metrics>, labels: SourceLabels) -> Self {
+        Self { metrics, labels }
+    }
+
+    /// What the source fetches (its `source` label).
+    pub fn source(&self) -> &str {
+        &self.labels.source
+    }
+
+    /// Records a fetch that took `seconds`.
+    pub fn fetched(&self, seconds: f64) {
+        self.metrics
+            .source_fetch_seconds
+            .get_or_create(&self.labels)
+            .observe(seconds);
+    }
+
+    /// Counts a failed fetch of kind `error` (a [`SourceError::kind`]).
+    pub fn failed(&self, error: &'static str) {
+        self.metrics
+            .source_errors
+            .get_or_create(&self.error_labels(error))
+            .inc();
+    }
+
+    /// Sets the age of the newest datapoint.
+    pub fn datapoint_age(&self, seconds: i64) {
+        self.metrics
+            .source_datapoint_age_seconds
+            .get_or_create(&self.labels)
+            .set(seconds);
+    }
+
+    fn error_labels(&self, error: &'static str) -> SourceErrorLabels {
+        SourceErrorLabels {
+            source: self.labels.source.clone(),
+            kind: self.labels.kind,
+            error,
+        }
+    }
+}
+
+impl Drop for SourceSeries {
+    fn drop(&mut self) {
+        self.metrics.source_fetch_seconds.remove(&self.labels);
+        self.metrics
+            .source_datapoint_age_seconds
+            .remove(&self.labels);
+        for error in SourceError::KINDS {
+            self.metrics.source_errors.remove(&self.error_labels(error));
+        }
+    }
 }
 
 /// Labels of an AWS API call counter.

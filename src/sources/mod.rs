@@ -93,6 +93,9 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Every [`Self::kind`].
+    pub const KINDS: [&'static str; 4] = ["throttled", "timeout", "bad_answer", "failed"];
+
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {

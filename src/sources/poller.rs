@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::{FeedSender, Observation, SourceError, SourceKey};
 use crate::clock::Clock;
-use crate::telemetry::{Metrics, SourceErrorLabels, SourceLabels};
+use crate::telemetry::{Metrics, SourceSeries};
 
 /// The longest wait between two attempts after errors.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -64,7 +64,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) {
-    let labels = SourceLabels::from(&key);
+    let series = SourceSeries::new(metrics, &key);
     let interval = source.interval();
     let timeout = fetch_timeout(interval);
     let mut failures = 0u32;
@@ -74,10 +74,7 @@ pub async fn run(
             Ok(result) => result,
             Err(_) => Err(SourceError::Timeout(timeout.as_secs())),
         };
-        metrics
-            .source_fetch_seconds
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
+        series.fetched(started.elapsed().as_secs_f64());
         let now = clock.now();
         let wait = match result {
             Ok(observations) => {
@@ -93,14 +90,7 @@ pub async fn run(
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                metrics
-                    .source_errors
-                    .get_or_create(&SourceErrorLabels {
-                        source: labels.source.clone(),
-                        kind: labels.kind,
-                        error: error.kind(),
-                    })
-                    .inc();
+                series.failed(error.kind());
                 let wait = backoff(interval, failures, fastrand::f64());
                 warn!(source = %key, %error, failures, retry_in = ?wait, "Source fetch failed; serving the last good value.");
                 feed.send_modify(|state| state.failed(&error));
@@ -108,11 +98,7 @@ pub async fn run(
             }
         };
         if let Some(newest) = feed.borrow().datapoints.back() {
-            let age = (now - newest.timestamp).num_seconds().max(0);
-            metrics
-                .source_datapoint_age_seconds
-                .get_or_create(&labels)
-                .set(age);
+            series.datapoint_age((now - newest.timestamp).num_seconds().max(0));
         }
         tokio::time::sleep(wait).await;
     }

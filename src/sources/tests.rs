@@ -76,3 +76,15 @@ async fn a_subscribed_feed_keeps_the_history_window_of_its_metric() {
     assert!(hub.modify(&key, |feed| kept = feed.datapoints.len()));
     assert_eq!(kept as i64, window / 10 + 1);
 }
+
+#[test]
+fn every_source_error_kind_is_listed() {
+    let errors = [
+        SourceError::Throttled(String::new()),
+        SourceError::Timeout(1),
+        SourceError::BadAnswer(String::new()),
+        SourceError::Failed(String::new()),
+    ];
+    let kinds: Vec<&str> = errors.iter().map(SourceError::kind).collect();
+    assert_eq!(kinds, SourceError::KINDS);
+}

@@ -51,7 +51,7 @@ use crate::policy::validate::is_valid_period;
 use crate::sources::SourceError;
 use crate::sources::aws::AwsIdentity;
 use crate::sources::poller::backoff;
-use crate::telemetry::{AwsCallLabels, Metrics, SourceErrorLabels};
+use crate::telemetry::{AwsCallLabels, Metrics, SourceLabels, SourceSeries};
 
 /// The default time between two reads of an alarm's definition, in seconds.
 pub const DEFAULT_REFRESH_SECONDS: u32 = 300;
@@ -641,11 +641,20 @@ impl CloudWatchAlarms {
             alarms: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
         });
+        let region = identity
+            .aws_region
+            .clone()
+            .unwrap_or_else(|| "the default region".to_owned());
+        let series = SourceSeries::with_labels(
+            self.inner.metrics.clone(),
+            SourceLabels {
+                source: format!("cloudwatch-alarms:{region}"),
+                kind: "cloudwatch",
+            },
+        );
         let refresher = Refresher {
-            region: identity
-                .aws_region
-                .clone()
-                .unwrap_or_else(|| "the default region".to_owned()),
+            region,
+            series,
             shared: shared.clone(),
             api: (self.inner.api)(identity),
             clock: self.inner.clock.clone(),
@@ -668,6 +677,8 @@ enum Selection {
 
 struct Refresher {
     region: String,
+    /// Its error counts (removed when the refresher stops).
+    series: SourceSeries,
     shared: Arc<Shared>,
     api: Arc<dyn DescribeAlarmsApi>,
     clock: Arc<dyn Clock>,
@@ -732,14 +743,7 @@ impl Refresher {
             match self.fetch(chunk).await {
                 Ok(found) => self.deliver(chunk, found),
                 Err(error) => {
-                    self.metrics
-                        .source_errors
-                        .get_or_create(&SourceErrorLabels {
-                            source: format!("cloudwatch-alarms:{}", self.region),
-                            kind: "cloudwatch",
-                            error: error.kind(),
-                        })
-                        .inc();
+                    self.series.failed(error.kind());
                     warn!(region = %self.region, %error, "DescribeAlarms failed; the alarms' last definitions stay in service.");
                     let message = format!("DescribeAlarms failed: {error}");
                     let alarms = self.shared.alarms();

@@ -38,7 +38,7 @@ use super::{BatchKey, CloudWatchKey, MAX_QUERIES_PER_CALL, Query, StatQuery, ren
 use crate::clock::Clock;
 use crate::sources::poller::backoff;
 use crate::sources::{FeedSender, Observation, SourceError, SourceKey};
-use crate::telemetry::{AwsCallLabels, Metrics, SourceErrorLabels, SourceLabels};
+use crate::telemetry::{AwsCallLabels, Metrics, SourceSeries};
 
 /// The most periods one cycle fetches per query (500 queries x 200 periods fit CloudWatch's
 /// 100,800 datapoints per call).
@@ -115,7 +115,7 @@ impl Shared {
 struct Entry {
     query: Arc<Query>,
     feed: FeedSender,
-    labels: Arc<SourceLabels>,
+    series: Arc<SourceSeries>,
     lookback: usize,
     /// Not fetched since it registered or needed a longer history.
     fresh: bool,
@@ -182,9 +182,10 @@ impl CloudWatchSources {
             Entry {
                 query: Arc::new(key.query.clone()),
                 feed,
-                labels: Arc::new(SourceLabels::from(&SourceKey::CloudWatch(Box::new(
-                    key.clone(),
-                )))),
+                series: Arc::new(SourceSeries::new(
+                    self.inner.metrics.clone(),
+                    &SourceKey::CloudWatch(Box::new(key.clone())),
+                )),
                 lookback: lookback.clamp(1, MAX_LOOKBACK),
                 fresh: true,
                 isolated: false,
@@ -347,24 +348,14 @@ impl Batcher {
         let received = self.clock.now();
         let mut errors = 0;
         for ((id, entry), outcome) in targets.iter().zip(outcomes) {
-            self.metrics
-                .source_fetch_seconds
-                .get_or_create(&entry.labels)
-                .observe(elapsed);
+            entry.series.fetched(elapsed);
             match outcome {
                 Ok(points) => self.deliver(*id, entry, points, start, received),
                 Err(error) => {
                     errors += 1;
-                    self.metrics
-                        .source_errors
-                        .get_or_create(&SourceErrorLabels {
-                            source: entry.labels.source.clone(),
-                            kind: entry.labels.kind,
-                            error: error.kind(),
-                        })
-                        .inc();
+                    entry.series.failed(error.kind());
                     if errors == 1 {
-                        warn!(source = %entry.labels.source, %error, "CloudWatch fetch failed; serving the last good values.");
+                        warn!(source = %entry.series.source(), %error, "CloudWatch fetch failed; serving the last good values.");
                     }
                     entry.feed.send_modify(|state| state.failed(&error));
                 }
@@ -408,10 +399,9 @@ impl Batcher {
             state.succeeded(received);
         });
         if let Some(newest) = entry.feed.borrow().datapoints.back() {
-            self.metrics
-                .source_datapoint_age_seconds
-                .get_or_create(&entry.labels)
-                .set((received - newest.timestamp).num_seconds().max(0));
+            entry
+                .series
+                .datapoint_age((received - newest.timestamp).num_seconds().max(0));
         }
     }
 

@@ -705,14 +705,25 @@ async fn unregistering_the_last_query_stops_the_batcher() {
     assert_eq!(h.sources.batchers(), 2, "one per period");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(fake.calls(), 2);
+    let series = |name: &str| {
+        h.metrics
+            .encode()
+            .lines()
+            .filter(|line| line.starts_with("ecs_scaler_source") && line.contains(name))
+            .count()
+    };
+    assert!(series("/n1:") > 0, "{}", h.metrics.encode());
     drop(a);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(fake.request(2).queries.len(), 1, "only n2 is left");
+    assert_eq!(series("/n1:"), 0, "a stopped query leaves no series");
+    assert!(series("/n2:") > 0);
     drop((b, c));
     assert_eq!(h.sources.batchers(), 0);
     let calls = fake.calls();
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(fake.calls(), calls);
+    assert_eq!(series("ecs_scaler_source"), 0, "{}", h.metrics.encode());
 }
 
 #[tokio::test(start_paused = true)]

@@ -116,5 +116,9 @@ async fn failures_keep_the_last_good_value_and_back_off() {
     assert_eq!(state.last_error, None);
     let text = metrics.encode();
     assert!(text.contains("error=\"throttled\"} 2"), "{text}");
+    // A stopped source leaves no series behind.
     task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let text = metrics.encode();
+    assert!(!text.contains("source=\""), "{text}");
 }

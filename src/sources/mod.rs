@@ -110,19 +110,18 @@ impl SourceError {
 /// What a feed holds: recent datapoints and the source's health.
 #[derive(Debug, Clone, Default)]
 pub struct FeedState {
-    /// Recent datapoints, oldest first: at most [`FEED_CAPACITY`], and none older than the
-    /// retention (before the newest timestamp) once one is set.
+    /// Recent datapoints, oldest first: at most [`FEED_CAPACITY`], and, once a retention is
+    /// set, none older than the retention before the timestamp last recorded.
     pub datapoints: VecDeque<Datapoint>,
     /// When the source last delivered successfully.
     pub last_success: Option<DateTime<Utc>>,
     /// The source's last error, if its latest attempt failed (never contains a credential).
     pub last_error: Option<String>,
     next_seq: u64,
-    /// How far back from the newest timestamp datapoints are kept, in seconds (0: no bound but
-    /// the capacity): the longest history a subscriber keeps.
+    /// How far back from the timestamp last recorded datapoints are kept, in seconds (0: no
+    /// bound but the capacity): the longest history a subscriber keeps. (A late datapoint, with
+    /// an older timestamp, thus drops nothing newer.)
     retention_seconds: u32,
-    /// The newest timestamp recorded.
-    newest: Option<DateTime<Utc>>,
 }
 
 impl FeedState {
@@ -144,12 +143,9 @@ impl FeedState {
             period_value: observation.period_value,
         });
         self.next_seq += 1;
-        let newest = self
-            .newest
-            .map_or(observation.timestamp, |n| n.max(observation.timestamp));
-        self.newest = Some(newest);
         if self.retention_seconds > 0 {
-            let oldest_kept = newest - chrono::Duration::seconds(i64::from(self.retention_seconds));
+            let oldest_kept = observation.timestamp
+                - chrono::Duration::seconds(i64::from(self.retention_seconds));
             while self
                 .datapoints
                 .front()

@@ -32,7 +32,7 @@ fn a_feed_keeps_at_most_its_capacity_newest_last() {
 }
 
 #[test]
-fn a_feed_keeps_its_retention_before_the_newest_timestamp() {
+fn a_feed_keeps_its_retention_before_the_timestamp_last_recorded() {
     let mut feed = FeedState::default();
     feed.retain_at_least(900);
     // Ten hours of a value a minute: the last 15 minutes stay, both ends included.

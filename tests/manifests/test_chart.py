@@ -254,6 +254,7 @@ def test_values_reach_the_objects():
         "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
         "networkPolicy": {"kedaNamespace": "keda-system"},
         "podDisruptionBudget": {"minAvailable": 2},
+        "extraArgs": ["--inline-idle-timeout", "7200"],
     }
     objects = render(values)
     for obj in objects:
@@ -264,6 +265,7 @@ def test_values_reach_the_objects():
     assert container["imagePullPolicy"] == "Always"
     assert container["resources"] == values["resources"]
     assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]
+    assert container["args"] == ["serve", "--kubernetes", "--inline-idle-timeout", "7200"]
     assert one(objects, "Deployment")["spec"]["replicas"] == 3
     assert one(objects, "ServiceAccount")["metadata"]["annotations"] == values["serviceAccount"]["annotations"]
     grpc_rule = one(objects, "NetworkPolicy")["spec"]["ingress"][0]

@@ -6,7 +6,7 @@
 //! | `GET /v1/namespaces/{namespace}/policysets/{name}` | the latest decision with its reasons |
 //! | `GET /v1/policysets` | every policy set with its desired capacity |
 //! | `GET /healthz` | 200 while the process serves |
-//! | `GET /readyz` | 200 once the policy sets are loaded and each has a first verdict; else 503 with `{"error": ...}` |
+//! | `GET /readyz` | 200 once the policy sets are loaded, each polled source has finished a first fetch and each policy set has a first verdict; else 503 with `{"error": ...}` |
 //! | `GET /metrics` | Prometheus metrics |
 
 use std::sync::Arc;

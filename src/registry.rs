@@ -20,7 +20,7 @@
 //! so does the last good one when an alarm disappears or changes into something unsupported.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,6 +41,7 @@ use crate::controller::verdicts::{self, VerdictPublisher, Verdicts};
 use crate::controller::{Controller, ControllerConfig, UnavailableCause, Verdict};
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
+use crate::policy::document::MetricSpec;
 use crate::policy::inline::{MetadataError, TriggerPolicy, classify, inline_document};
 use crate::policy::{CompiledPolicySet, PolicySetId, ValidationErrors, compile};
 use crate::sources::cloudwatch::alarms::AlarmDefinition;
@@ -288,10 +289,13 @@ impl Registry {
         self.loaded.store(true, Ordering::Release);
     }
 
-    /// Whether the scaler is ready for traffic: the initial policy load is done and every
-    /// policy set then served has published a first verdict (a decision, or why none can be
-    /// made). Once reached, readiness stays: policy sets created later (inline, reloaded)
-    /// do not make a serving replica unready. `Err` says what is still awaited.
+    /// Whether the scaler is ready for traffic: the initial policy load is done, every polled
+    /// source of the policy sets then served has finished a first fetch (delivered, or failed:
+    /// the policy set then says why it cannot decide), and every one of those policy sets has
+    /// published a first verdict. Pushed metrics are not awaited: their clients reach a ready
+    /// replica only. Once reached, readiness stays: policy sets created later (inline,
+    /// reloaded) and sources failing later do not make a serving replica unready. `Err` says
+    /// what is still awaited.
     pub fn readiness(&self) -> Result<(), String> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
@@ -299,32 +303,32 @@ impl Registry {
         if !self.loaded.load(Ordering::Acquire) {
             return Err("the policy sets are not loaded yet".to_owned());
         }
-        let waiting: Vec<String> = self
-            .list()
+        let handles = self.list();
+        let mut unfetched = BTreeSet::new();
+        for handle in &handles {
+            for (index, metric) in handle.set.metrics.iter().enumerate() {
+                if matches!(metric.source, MetricSpec::Push(_)) {
+                    continue;
+                }
+                let key = SourceHub::key_for(&handle.set, index);
+                if self.config.hub.fetched_once(&key) == Some(false) {
+                    unfetched.insert(key.to_string());
+                }
+            }
+        }
+        if !unfetched.is_empty() {
+            return Err(awaited("sources not fetched yet", unfetched));
+        }
+        let unevaluated: BTreeSet<String> = handles
             .iter()
             .filter(|handle| matches!(handle.verdict().as_ref(), Verdict::Pending))
             .map(|handle| handle.set.id.to_string())
             .collect();
-        if waiting.is_empty() {
-            self.ready.store(true, Ordering::Release);
-            return Ok(());
+        if !unevaluated.is_empty() {
+            return Err(awaited("policy sets not evaluated yet", unevaluated));
         }
-        let shown = waiting
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        let more = waiting.len().saturating_sub(5);
-        Err(format!(
-            "{} policy sets not evaluated yet: {shown}{}",
-            waiting.len(),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        ))
+        self.ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// The policy set a trigger uses: the one its metadata references, or its inline policy.
@@ -732,6 +736,22 @@ impl Registry {
         self.config.metrics.policy_sets.set(self.len() as i64);
         self.config.hub.release_unused();
     }
+}
+
+/// `"{what} ({n}): a, b, c, d, e and {n - 5} more"`.
+fn awaited(what: &str, names: BTreeSet<String>) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    let more = names.len().saturating_sub(shown.len());
+    format!(
+        "{what} ({}): {}{}",
+        names.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Removes idle inline policy sets ([`Registry::remove_idle_inline`]) every quarter of `idle`

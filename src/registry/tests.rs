@@ -244,3 +244,56 @@ async fn inline_policy_sets_no_request_uses_are_removed_unless_a_stream_watches(
     assert_eq!(first_decision(&again).await, 3);
     assert_eq!(registry.len(), 2);
 }
+
+fn prometheus_policy(name: &str, server: &str) -> CompiledPolicySet {
+    load_str(
+        &format!(
+            "apiVersion: ecs-scaler.dev/v1alpha1\nkind: ScalingPolicySet\n\
+             metadata: {{name: {name}, namespace: shop}}\n\
+             spec:\n  scalableTarget: {{minCapacity: 1, maxCapacity: 10}}\n\
+             \x20 metrics:\n    users: {{prometheus: {{serverAddress: '{server}', query: 'sum(users)'}}}}\n\
+             \x20 policies:\n  - policyName: users\n\
+             \x20   targetTracking: {{metric: users, targetValue: 100}}\n"
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_fetch_of_each_polled_source() {
+    // A Prometheus that answers once told to; and an address where nothing listens.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let answer = release.clone();
+    let app = axum::Router::new().fallback(move || {
+        let answer = answer.clone();
+        async move {
+            answer.notified().await;
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"5"]}]}}"#
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+
+    let registry = registry();
+    registry.insert(prometheus_policy("slow", &server), Origin::Embedded("test"));
+    registry.insert(prometheus_policy("down", &nobody), Origin::Embedded("test"));
+    registry.insert(policy(2), Origin::Embedded("test"));
+    registry.mark_loaded();
+    // The refused connection is a finished fetch; the slow one is awaited, by name.
+    until("the refused fetch", || {
+        registry
+            .readiness()
+            .is_err_and(|e| e.starts_with("sources not fetched yet (1): prometheus:"))
+    })
+    .await;
+    let error = registry.readiness().unwrap_err();
+    assert!(error.contains(&server), "{error}");
+    assert!(!error.contains(&nobody), "{error}");
+    release.notify_one();
+    until("ready", || registry.readiness().is_ok()).await;
+}

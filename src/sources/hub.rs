@@ -181,6 +181,14 @@ impl SourceHub {
         Some(Box::new(AbortOnDrop(task.abort_handle())))
     }
 
+    /// Whether the source of `key` has finished a first fetch, delivered or failed (`None`
+    /// without such a feed).
+    pub fn fetched_once(&self, key: &SourceKey) -> Option<bool> {
+        let feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = feeds.get(key)?.sender.borrow();
+        Some(state.last_success.is_some() || state.last_error.is_some())
+    }
+
     /// Changes the feed of `key` if it exists; returns whether it did.
     pub fn modify(&self, key: &SourceKey, change: impl FnOnce(&mut FeedState)) -> bool {
         let feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);

@@ -37,6 +37,7 @@ use ecs_scaler::capacity::assumed::AssumedCapacity;
 use ecs_scaler::clock::SystemClock;
 use ecs_scaler::controller::driver::Driver;
 use ecs_scaler::controller::{Controller, ControllerConfig, Verdict};
+use ecs_scaler::engine::history_for;
 use ecs_scaler::engine::reason::Outcome;
 use ecs_scaler::policy::load::load_str;
 use ecs_scaler::registry::{Origin, Registry, RegistryConfig};
@@ -335,18 +336,20 @@ async fn cloudwatch_values_reach_feeds_and_decisions_in_one_batched_call() {
     // to the capacity of 1: the larger wins.
     assert_eq!(decision.desired, 4, "{decision:?}");
 
-    // Each feed holds CloudWatch's own statistic per minute, as period values.
-    let names: Vec<&str> = set.metrics.iter().map(|m| m.name.as_str()).collect();
-    for (name, feed) in names.iter().zip(&feeds) {
+    // Each feed holds CloudWatch's own statistic per minute, as period values, over the
+    // periods its metric's history keeps (at least 15 for target tracking's scale-in alarm).
+    for (metric, feed) in set.metrics.iter().zip(&feeds) {
+        let name = metric.name.as_str();
         let state = feed.borrow();
-        let expected = match *name {
+        let expected = match name {
             "backlog" => 400.0,
             "backlogSum" => 800.0,
             "peak" => 500.0,
             other => panic!("{other}"),
         };
+        let kept = history_for(metric).capacity().min(15);
         assert!(state.last_error.is_none(), "{name}: {state:?}");
-        assert!(state.datapoints.len() >= 15, "{name}: {state:?}");
+        assert!(state.datapoints.len() >= kept, "{name}: {state:?}");
         for datapoint in &state.datapoints {
             assert!(datapoint.period_value, "{name}: {datapoint:?}");
             assert_eq!(datapoint.value, expected, "{name}: {datapoint:?}");

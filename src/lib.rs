@@ -44,3 +44,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
+pub mod text;

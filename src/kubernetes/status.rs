@@ -58,10 +58,7 @@ fn accepted(rejected: Option<&Rejected>, now: DateTime<Utc>) -> Condition {
     let Some(rejected) = rejected else {
         return condition("Accepted", "True", "Compiled", "", now);
     };
-    let errors = match rejected.errors.char_indices().nth(MAX_ERRORS_CHARS) {
-        Some((cut, _)) => format!("{}...", &rejected.errors[..cut]),
-        None => rejected.errors.clone(),
-    };
+    let errors = crate::text::abbreviate(&rejected.errors, MAX_ERRORS_CHARS);
     let generation = rejected.generation.map_or_else(
         || "the latest spec".to_owned(),
         |g| format!("generation {g}"),

@@ -114,13 +114,7 @@ where
     match (error.code(), error.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
-        _ => {
-            let text = DisplayErrorContext(error).to_string();
-            match text.char_indices().nth(MAX_ERROR_CHARS) {
-                Some((cut, _)) => format!("{}...", &text[..cut]),
-                None => text,
-            }
-        }
+        _ => crate::text::abbreviate(&DisplayErrorContext(error).to_string(), MAX_ERROR_CHARS),
     }
 }
 

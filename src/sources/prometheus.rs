@@ -582,11 +582,10 @@ fn labels(metric: &BTreeMap<String, String>) -> String {
 fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None if text.is_empty() => "(empty body)".to_owned(),
-        None => text.to_owned(),
+    if text.is_empty() {
+        return "(empty body)".to_owned();
     }
+    crate::text::abbreviate(text, 200)
 }
 
 fn redact_error(error: SourceError, credentials: &Credentials) -> SourceError {

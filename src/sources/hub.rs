@@ -124,8 +124,11 @@ impl SourceHub {
             if let SourceKey::CloudWatch(cloudwatch) = &key {
                 self.cloudwatch.need_history(cloudwatch, lookback);
             }
-            feed.sender
-                .send_modify(|state| state.retain_at_least(window));
+            // Only a longer window changes the feed (a change wakes its subscribers).
+            if feed.sender.borrow().retention_seconds() < window {
+                feed.sender
+                    .send_modify(|state| state.retain_at_least(window));
+            }
             return feed.sender.subscribe();
         }
         let mut state = FeedState::default();

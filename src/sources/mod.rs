@@ -156,6 +156,12 @@ impl FeedState {
         }
     }
 
+    /// How far back from the timestamp last recorded datapoints are kept, in seconds (0: as
+    /// many as the capacity allows).
+    pub fn retention_seconds(&self) -> u32 {
+        self.retention_seconds
+    }
+
     /// Keeps at least the last `seconds` of datapoints (a subscriber's history window): the
     /// retention is the longest asked for.
     pub fn retain_at_least(&mut self, seconds: u32) {

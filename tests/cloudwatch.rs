@@ -37,7 +37,7 @@ use ecs_scaler::capacity::assumed::AssumedCapacity;
 use ecs_scaler::clock::SystemClock;
 use ecs_scaler::controller::driver::Driver;
 use ecs_scaler::controller::{Controller, ControllerConfig, Verdict};
-use ecs_scaler::engine::history_for;
+use ecs_scaler::engine::history_periods;
 use ecs_scaler::engine::reason::Outcome;
 use ecs_scaler::policy::load::load_str;
 use ecs_scaler::registry::{Origin, Registry, RegistryConfig};
@@ -347,7 +347,7 @@ async fn cloudwatch_values_reach_feeds_and_decisions_in_one_batched_call() {
             "peak" => 500.0,
             other => panic!("{other}"),
         };
-        let kept = history_for(metric).capacity().min(15);
+        let kept = history_periods(metric).min(15);
         assert!(state.last_error.is_none(), "{name}: {state:?}");
         assert!(state.datapoints.len() >= kept, "{name}: {state:?}");
         for datapoint in &state.datapoints {

@@ -127,12 +127,6 @@ impl MetricHistory {
         self.capacity
     }
 
-    /// The time the kept periods span, in seconds.
-    pub fn window_seconds(&self) -> i64 {
-        self.period_seconds
-            .saturating_mul(i64::try_from(self.capacity).unwrap_or(i64::MAX))
-    }
-
     /// Period length in seconds.
     pub fn period_seconds(&self) -> i64 {
         self.period_seconds

@@ -234,14 +234,28 @@ impl EngineState {
     }
 }
 
-/// A history sized for `metric`: its longest alarm window, the period still filling, one
-/// period of slack for late datapoints, and the periods a delayed source (CloudWatch) has not
-/// delivered yet.
+/// A history sized for `metric` ([`history_periods`]).
 pub fn history_for(metric: &MetricDef) -> MetricHistory {
-    let delay = metric.source.delay_seconds();
-    let pending = delay.div_ceil(metric.period_seconds.max(1)) as usize;
-    MetricHistory::new(metric.period_seconds, metric.history_periods + 2 + pending)
-        .with_delay(delay)
+    MetricHistory::new(metric.period_seconds, history_periods(metric))
+        .with_delay(metric.source.delay_seconds())
+}
+
+/// How many periods the history of `metric` keeps: its longest alarm window, the period still
+/// filling, one period of slack for late datapoints, and the periods a delayed source
+/// (CloudWatch) has not delivered yet.
+pub fn history_periods(metric: &MetricDef) -> usize {
+    let pending = metric
+        .source
+        .delay_seconds()
+        .div_ceil(metric.period_seconds.max(1)) as usize;
+    metric.history_periods + 2 + pending
+}
+
+/// The time the history of `metric` spans, in seconds.
+pub fn history_window_seconds(metric: &MetricDef) -> u32 {
+    u32::try_from(history_periods(metric))
+        .unwrap_or(u32::MAX)
+        .saturating_mul(metric.period_seconds.max(1))
 }
 
 /// Evaluates `set` at `now` and returns the decision (also kept in `state`).

@@ -117,9 +117,9 @@ impl SourceHub {
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
         // CloudWatch refills as many periods as the engine keeps for this metric, and the feed
         // keeps as much time (a replacing controller rebuilds its history from it).
-        let history = crate::engine::history_for(&set.metrics[index]);
-        let lookback = history.capacity();
-        let window = u32::try_from(history.window_seconds()).unwrap_or(u32::MAX);
+        let metric = &set.metrics[index];
+        let lookback = crate::engine::history_periods(metric);
+        let window = crate::engine::history_window_seconds(metric);
         if let Some(feed) = feeds.get(&key) {
             if let SourceKey::CloudWatch(cloudwatch) = &key {
                 self.cloudwatch.need_history(cloudwatch, lookback);
@@ -134,7 +134,7 @@ impl SourceHub {
         let mut state = FeedState::default();
         state.retain_at_least(window);
         let (sender, receiver) = feed::channel(state);
-        let guard = self.start(&key, &set.metrics[index].source, sender.clone(), lookback);
+        let guard = self.start(&key, &metric.source, sender.clone(), lookback);
         // A feed with a running source stops it as soon as it is unused; a pushed feed runs
         // nothing and costs a task less per policy set: the next `release_unused` drops it.
         if guard.is_some() {

@@ -6,7 +6,7 @@ use chrono::Duration;
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::engine::history_for;
+use crate::engine::history_window_seconds;
 use crate::policy::load::load_str;
 use crate::sources::hub::SourceHub;
 use crate::telemetry::Metrics;
@@ -66,7 +66,7 @@ async fn a_subscribed_feed_keeps_the_history_window_of_its_metric() {
     .unwrap();
     let hub = SourceHub::new(Arc::new(SystemClock), Arc::new(Metrics::new()));
     let _receiver = hub.subscribe(&set, 0);
-    let window = history_for(&set.metrics[0]).window_seconds();
+    let window = i64::from(history_window_seconds(&set.metrics[0]));
     // The scale-in alarm of target tracking looks at 15 minutes; a few periods more are kept.
     assert!((15 * 60..=20 * 60).contains(&window), "{window}");
     let key = SourceHub::key_for(&set, 0);

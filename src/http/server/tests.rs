@@ -78,6 +78,15 @@ async fn read_response(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&text).into_owned()
 }
 
+/// A connection to `address` that has been answered one `GET /`.
+async fn served_once(address: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(REQUEST).await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    stream
+}
+
 #[tokio::test]
 async fn headers_that_do_not_arrive_in_time_close_the_connection() {
     let running = start(10, Duration::from_millis(300)).await;
@@ -109,9 +118,7 @@ async fn a_keep_alive_connection_is_served_then_closed_once_idle() {
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     let running = start(1, Duration::from_secs(60)).await;
-    let mut first = TcpStream::connect(running.address).await.unwrap();
-    first.write_all(REQUEST).await.unwrap();
-    read_response(&mut first).await;
+    let first = served_once(running.address).await;
     // The second connection waits in the backlog: its request is not read while the first
     // holds the only place.
     let mut second = TcpStream::connect(running.address).await.unwrap();
@@ -127,9 +134,7 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests_and_closes_idle_connections() {
     let running = start(10, Duration::from_secs(60)).await;
-    let mut idle = TcpStream::connect(running.address).await.unwrap();
-    idle.write_all(REQUEST).await.unwrap();
-    read_response(&mut idle).await;
+    let mut idle = served_once(running.address).await;
     let mut in_flight = TcpStream::connect(running.address).await.unwrap();
     in_flight
         .write_all(b"GET /slow HTTP/1.1\r\nHost: scaler\r\n\r\n")

@@ -95,6 +95,20 @@ async fn sdk_config(options: &LiveOptions) -> SdkConfig {
     loader.load().await
 }
 
+/// Every item of every page of `$request` (an SDK operation's builder; the operations share no
+/// trait, hence a macro); an error names `$operation`.
+macro_rules! all_items {
+    ($request:expr, $operation:literal) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error($operation, e))
+    };
+}
+
 fn error<E, R>(operation: &str, error: SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -127,17 +141,13 @@ pub async fn fetch(options: &LiveOptions) -> Result<(AwsInput, Vec<String>), Str
             .collect()
     };
     for resource_ids in chunks {
-        let found = aas
-            .describe_scalable_targets()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-            .set_resource_ids(resource_ids)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error("DescribeScalableTargets", e))?;
+        let found = all_items!(
+            aas.describe_scalable_targets()
+                .service_namespace(aas::ServiceNamespace::Ecs)
+                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
+                .set_resource_ids(resource_ids),
+            "DescribeScalableTargets"
+        )?;
         targets.extend(
             found
                 .iter()
@@ -168,29 +178,21 @@ pub async fn fetch(options: &LiveOptions) -> Result<(AwsInput, Vec<String>), Str
             );
             let _ = std::io::stderr().flush();
         }
-        let found = aas
-            .describe_scaling_policies()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_id(&target.resource_id)
-            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error("DescribeScalingPolicies", e))?;
+        let found = all_items!(
+            aas.describe_scaling_policies()
+                .service_namespace(aas::ServiceNamespace::Ecs)
+                .resource_id(&target.resource_id)
+                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount),
+            "DescribeScalingPolicies"
+        )?;
         policies.extend(found.iter().map(convert_policy));
-        let found = aas
-            .describe_scheduled_actions()
-            .service_namespace(aas::ServiceNamespace::Ecs)
-            .resource_id(&target.resource_id)
-            .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error("DescribeScheduledActions", e))?;
+        let found = all_items!(
+            aas.describe_scheduled_actions()
+                .service_namespace(aas::ServiceNamespace::Ecs)
+                .resource_id(&target.resource_id)
+                .scalable_dimension(aas::ScalableDimension::EcsServiceDesiredCount),
+            "DescribeScheduledActions"
+        )?;
         actions.extend(found.iter().map(convert_action));
     }
     if progress {

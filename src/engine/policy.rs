@@ -57,9 +57,8 @@ fn step_outcome(
         return Outcome::WaitingForReinvocation { next_at };
     }
     let alarm = &set.alarms[policy.alarm];
-    let datapoints = inputs.histories[alarm.metric]
-        .window(t, alarm.evaluation_periods)
-        .flatten()
+    // The datapoints the alarm evaluated: its newest real ones within its evaluation range.
+    let datapoints = super::alarm::evaluated_periods(alarm, &inputs.histories[alarm.metric], t)
         .map(|period| period.value(alarm.statistic, alarm.per_task));
     let Some(value) = step::aggregate(datapoints, policy.aggregation) else {
         // In ALARM only through missing data treated as breaching: nothing to measure.

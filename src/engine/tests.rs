@@ -975,7 +975,11 @@ fn cooldown_scope_per_policy_keeps_each_policy_on_its_own_clock() {
 fn target_tracking_high_alarm_needs_3_of_3_periods_above_target() {
     let mut h = cpu_tracking(50.0, "");
     assert_eq!(h.ticks("cpu", 75.0, 2), [10, 10]);
-    assert_eq!(h.alarm("TargetTracking-cpu-AlarmHigh"), AlarmState::Ok);
+    // Two real breaches short of 3, nothing else in the range: INSUFFICIENT_DATA (`missing`).
+    assert_eq!(
+        h.alarm("TargetTracking-cpu-AlarmHigh"),
+        AlarmState::InsufficientData
+    );
     assert_eq!(h.tick("cpu", 75.0), 15); // ceil(10 * 75 / 50)
     assert_eq!(h.alarm("TargetTracking-cpu-AlarmHigh"), AlarmState::Alarm);
 
@@ -1280,6 +1284,35 @@ fn scale_out_if_any_policy_wants_to() {
     );
     assert_eq!(h.minute(&[("cpu", 46.0), ("mem", 80.0)]), 12);
     assert_eq!(h.applied(), Some(1));
+}
+
+/// CloudWatch's evaluation range (User Guide, "Configuring how CloudWatch alarms treat missing
+/// data"): with some datapoints missing but at least N real ones in the range, "CloudWatch
+/// evaluates the alarm state based on the most recent existing data points". A metric that
+/// arrives every 2 minutes at twice the target gives the high alarm (3 of 3 on 60 s periods)
+/// `X - X - X`: ALARM, so target tracking scales out, as on ECS. Looking at the 3 newest periods
+/// only (`X - X`), it never would.
+#[test]
+fn target_tracking_on_a_metric_every_two_minutes_scales_out_over_the_evaluation_range() {
+    let mut h = Harness::new(
+        &[
+            &target(1, 100),
+            CPU,
+            &policies(&[tracking("tt", "cpu", 50.0, "")]),
+        ],
+        10,
+    );
+    let mut desired = Vec::new();
+    for minute in 0..5 {
+        let samples: &[(&str, f64)] = if minute % 2 == 0 {
+            &[("cpu", 100.0)]
+        } else {
+            &[]
+        };
+        desired.push(h.minute(samples));
+    }
+    assert_eq!(desired, [10, 10, 10, 10, 20]);
+    assert_eq!(h.applied(), Some(0));
 }
 
 #[test]

@@ -120,6 +120,9 @@ pub struct AlarmDef {
     pub threshold: f64,
     /// N.
     pub evaluation_periods: u32,
+    /// The periods evaluated when some are missing: N plus
+    /// [`Behavior::evaluation_range_extra_periods`] (see [`crate::engine::alarm`]).
+    pub evaluation_range: u32,
     /// M.
     pub datapoints_to_alarm: u32,
     /// Treatment of missing periods.
@@ -235,6 +238,8 @@ pub struct Behavior {
     pub reinvocation_interval_seconds: u32,
     /// `minAdjustmentMagnitude` applies to scale-in too.
     pub min_adjustment_magnitude_on_scale_in: bool,
+    /// Periods an alarm's evaluation range holds beyond its N.
+    pub evaluation_range_extra_periods: u32,
 }
 
 impl CompiledPolicySet {

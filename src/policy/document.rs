@@ -470,6 +470,13 @@ pub struct ScalableTargetAction {
     pub max_capacity: Option<u32>,
 }
 
+/// Default of [`BehaviorSpec::alarm_evaluation_range_extra_periods`]: the CloudWatch User Guide's
+/// 3-of-3 example retrieves 5 datapoints.
+pub const DEFAULT_EVALUATION_RANGE_EXTRA_PERIODS: u32 = 2;
+
+/// Largest [`BehaviorSpec::alarm_evaluation_range_extra_periods`] accepted.
+pub const MAX_EVALUATION_RANGE_EXTRA_PERIODS: u32 = 60;
+
 /// Settings for what AWS does not document (spec D.11). Defaults are the documented choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -483,6 +490,14 @@ pub struct BehaviorSpec {
     pub reinvocation_interval_seconds: u32,
     /// Whether `minAdjustmentMagnitude` also applies to scale-in steps (default true).
     pub min_adjustment_magnitude_on_scale_in: bool,
+    /// How many periods beyond `evaluationPeriods` an alarm's evaluation range holds (default 2).
+    ///
+    /// CloudWatch "attempts to retrieve a higher number of data points than specified by
+    /// Evaluation Periods" (the *evaluation range*) and, when some are missing, evaluates the
+    /// most recent real ones (CloudWatch User Guide, "Configuring how CloudWatch alarms treat
+    /// missing data"). The guide gives the range's length only by example: 5 datapoints for a
+    /// 3-of-3 alarm, so N + 2 by default (spec B.7, UNCONFIRMED for other alarms).
+    pub alarm_evaluation_range_extra_periods: u32,
     /// The alarm AAS creates to scale out for a target tracking policy.
     pub target_tracking_high_alarm: ImplicitAlarmSpec,
     /// The alarm AAS creates to scale in for a target tracking policy.
@@ -496,6 +511,7 @@ impl Default for BehaviorSpec {
             scale_in_blocked_during_scale_out_cooldown: true,
             reinvocation_interval_seconds: 60,
             min_adjustment_magnitude_on_scale_in: true,
+            alarm_evaluation_range_extra_periods: DEFAULT_EVALUATION_RANGE_EXTRA_PERIODS,
             target_tracking_high_alarm: ImplicitAlarmSpec {
                 evaluation_periods: 3,
                 datapoints_to_alarm: 3,

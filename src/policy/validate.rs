@@ -16,7 +16,8 @@ use super::compiled::{
 };
 use super::document::{
     API_VERSION, AdjustmentType, AlarmEntry, AlarmMode, AlarmSpec, BehaviorSpec, CloudWatchAlarm,
-    ComparisonOperator, ImplicitAlarmSpec, KIND, MetricSpec, ScalingPolicySet, ScheduledActionSpec,
+    ComparisonOperator, DEFAULT_EVALUATION_RANGE_EXTRA_PERIODS, ImplicitAlarmSpec, KIND,
+    MAX_EVALUATION_RANGE_EXTRA_PERIODS, MetricSpec, ScalingPolicySet, ScheduledActionSpec,
     Statistic, StepAdjustmentSpec, StepScalingSpec, TargetTrackingSpec, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
@@ -238,9 +239,13 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
         }
     }
 
-    // Each metric keeps as many periods as its longest alarm evaluates.
-    for alarm in &alarms {
-        let needed = alarm.evaluation_periods as usize;
+    // Each alarm evaluates its evaluation range, and each metric keeps the longest range of the
+    // alarms over it (spec B.7).
+    for alarm in &mut alarms {
+        alarm.evaluation_range = alarm
+            .evaluation_periods
+            .saturating_add(behavior.evaluation_range_extra_periods);
+        let needed = alarm.evaluation_range as usize;
         let metric = &mut metrics[alarm.metric];
         metric.history_periods = metric.history_periods.max(needed);
     }
@@ -436,6 +441,7 @@ fn compile_alarm(
         operator: alarm.comparison_operator,
         threshold: alarm.threshold,
         evaluation_periods,
+        evaluation_range: evaluation_periods,
         datapoints_to_alarm,
         treat_missing_data: alarm.treat_missing_data,
         per_task: alarm.per_task,
@@ -558,6 +564,7 @@ fn compile_target_tracking(
             operator,
             threshold: tt.target_value * shape.threshold_ratio,
             evaluation_periods: shape.evaluation_periods,
+            evaluation_range: shape.evaluation_periods,
             datapoints_to_alarm: shape.datapoints_to_alarm,
             treat_missing_data: TreatMissingData::Missing,
             per_task: tt.per_task,
@@ -789,7 +796,20 @@ fn compile_behavior(spec: &BehaviorSpec, errors: &mut ValidationErrors) -> Behav
             );
         }
     }
+    if spec.alarm_evaluation_range_extra_periods > MAX_EVALUATION_RANGE_EXTRA_PERIODS {
+        errors.push(
+            "spec.behavior.alarmEvaluationRangeExtraPeriods",
+            format!(
+                "{} is more than {MAX_EVALUATION_RANGE_EXTRA_PERIODS}; CloudWatch's example \
+                 retrieves {DEFAULT_EVALUATION_RANGE_EXTRA_PERIODS} periods more than the alarm evaluates",
+                spec.alarm_evaluation_range_extra_periods
+            ),
+        );
+    }
     Behavior {
+        evaluation_range_extra_periods: spec
+            .alarm_evaluation_range_extra_periods
+            .min(MAX_EVALUATION_RANGE_EXTRA_PERIODS),
         cooldown_scope: spec.cooldown_scope,
         scale_in_blocked_during_scale_out_cooldown: spec.scale_in_blocked_during_scale_out_cooldown,
         reinvocation_interval_seconds: spec.reinvocation_interval_seconds.max(1),

@@ -29,6 +29,7 @@ fn threshold_50(
         operator,
         threshold: 50.0,
         evaluation_periods: n,
+        evaluation_range: n + 2,
         datapoints_to_alarm: m,
         treat_missing_data: treatment,
         per_task: false,
@@ -157,13 +158,16 @@ fn treat_missing_missing_with_no_datapoint_is_insufficient_data() {
     }
 }
 
+/// With fewer than N real datapoints in the range and `missing`: M real breaches give ALARM, a
+/// real fine datapoint gives OK, breaches alone short of M give INSUFFICIENT_DATA (the guide's
+/// rows `- - - - X`, `- - - - 0`, `0 - X - -`).
 #[test]
-fn treat_missing_missing_lets_the_present_datapoints_decide() {
+fn treat_missing_missing_with_fewer_than_n_real_datapoints() {
     let alarm = m_of_n(3, 2, TreatMissingData::Missing);
     let cases = [
-        ([X, M, X], AlarmState::Alarm), // M breaches among the present ones
-        ([O, M, O], AlarmState::Ok),    // M can no longer be reached
-        ([M, M, X], AlarmState::Ok),    // open: missing periods do not breach
+        ([X, M, X], AlarmState::Alarm),
+        ([O, M, O], AlarmState::Ok),
+        ([M, M, X], AlarmState::InsufficientData),
         ([M, O, X], AlarmState::Ok),
     ];
     for (values, expected) in cases {
@@ -196,8 +200,10 @@ fn treat_missing_not_breaching_fills_gaps_as_fine() {
     assert_eq!(state(&alarm, &[M, M, M], AlarmState::Alarm), AlarmState::Ok);
 }
 
+/// `ignore` keeps the current state exactly where `missing` is INSUFFICIENT_DATA ("Retain
+/// current state" in the guide's tables).
 #[test]
-fn treat_missing_ignore_keeps_the_state_unless_present_datapoints_decide() {
+fn treat_missing_ignore_keeps_the_state_where_missing_is_insufficient_data() {
     let alarm = m_of_n(3, 2, TreatMissingData::Ignore);
     for previous in [
         AlarmState::Ok,
@@ -207,8 +213,8 @@ fn treat_missing_ignore_keeps_the_state_unless_present_datapoints_decide() {
         // Nothing decides: the state is kept.
         assert_eq!(state(&alarm, &[M, M, M], previous), previous);
         assert_eq!(state(&alarm, &[M, M, X], previous), previous);
-        assert_eq!(state(&alarm, &[M, O, M], previous), previous);
-        // The present datapoints decide alone.
+        // The real datapoints decide.
+        assert_eq!(state(&alarm, &[M, O, M], previous), AlarmState::Ok);
         assert_eq!(state(&alarm, &[X, M, X], previous), AlarmState::Alarm);
         assert_eq!(state(&alarm, &[O, M, O], previous), AlarmState::Ok);
         // A full window always decides.
@@ -337,7 +343,565 @@ fn alarm_transitions_follow_the_data() {
         current = evaluate(&alarm, &history, now, current);
         seen.push(current);
     }
-    use AlarmState::{Alarm, Ok};
-    // One breach of two: OK (missing does not breach); then ALARM; a fine period: OK again.
-    assert_eq!(seen, [Ok, Alarm, Alarm, Ok, Ok]);
+    use AlarmState::{Alarm, InsufficientData, Ok};
+    // One real breach of two and nothing else in the range: INSUFFICIENT_DATA (the guide's
+    // `- - - - X` with `missing`); then ALARM; a fine period: OK again.
+    assert_eq!(seen, [InsufficientData, Alarm, Alarm, Ok, Ok]);
+}
+
+// The CloudWatch User Guide, "Configuring how CloudWatch alarms treat missing data", section
+// "How alarm state is evaluated when data is missing": its two tables of outcomes, cell by cell.
+// Datapoints oldest to newest over the 5-datapoint evaluation range: `0` fine, `X` breaching,
+// `-` missing. Test names: table (3 of 3, 2 of 3), row (o fine, x breaching, m missing), the
+// `TreatMissingData` mode and the outcome; `missing_count` tests are the column "# of missing
+// data points" (how many datapoints the treatment fills in).
+
+/// A table cell's outcome.
+#[derive(Debug, Clone, Copy)]
+enum Expected {
+    State(AlarmState),
+    /// "Retain current state".
+    RetainCurrentState,
+}
+
+/// Parses a row of the guide's tables (`0 - X - X`) into datapoints, oldest first.
+fn guide_row(row: &str) -> Vec<Option<f64>> {
+    row.split_whitespace()
+        .map(|cell| match cell {
+            "0" => O,
+            "X" => X,
+            "-" => M,
+            other => panic!("not a cell of the guide's tables: {other}"),
+        })
+        .collect()
+}
+
+/// Checks one cell: `m` of 3, the guide's 5-datapoint range, from every previous state.
+fn check_guide_cell(m: u32, row: &str, treatment: TreatMissingData, expected: Expected) {
+    let alarm = m_of_n(3, m, treatment);
+    assert_eq!(
+        alarm.evaluation_range, 5,
+        "the guide retrieves 5 datapoints"
+    );
+    let values = guide_row(row);
+    for previous in [
+        AlarmState::Ok,
+        AlarmState::Alarm,
+        AlarmState::InsufficientData,
+    ] {
+        let want = match expected {
+            Expected::State(state) => state,
+            Expected::RetainCurrentState => previous,
+        };
+        assert_eq!(
+            state(&alarm, &values, previous),
+            want,
+            "{m} of 3, `{row}`, {treatment:?}, previously {previous:?}"
+        );
+    }
+}
+
+/// Checks the column "# of missing data points" of a row.
+fn check_guide_missing_count(m: u32, row: &str, expected: u32) {
+    let alarm = m_of_n(3, m, TreatMissingData::Missing);
+    let counts = window_counts(&alarm, &history(&guide_row(row)), NOW);
+    assert_eq!(filled(counts, 3), expected, "{m} of 3, `{row}`");
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_x_m_x_missing_count_is_0() {
+    check_guide_missing_count(3, "0 - X - X", 0);
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_x_m_x_missing_ok() {
+    check_guide_cell(
+        3,
+        "0 - X - X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_x_m_x_ignore_ok() {
+    check_guide_cell(
+        3,
+        "0 - X - X",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_x_m_x_breaching_ok() {
+    check_guide_cell(
+        3,
+        "0 - X - X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_x_m_x_not_breaching_ok() {
+    check_guide_cell(
+        3,
+        "0 - X - X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_m_m_m_missing_count_is_2() {
+    check_guide_missing_count(3, "0 - - - -", 2);
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_m_m_m_missing_ok() {
+    check_guide_cell(
+        3,
+        "0 - - - -",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_m_m_m_ignore_ok() {
+    check_guide_cell(
+        3,
+        "0 - - - -",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_m_m_m_breaching_ok() {
+    check_guide_cell(
+        3,
+        "0 - - - -",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_m_m_m_m_not_breaching_ok() {
+    check_guide_cell(
+        3,
+        "0 - - - -",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_m_missing_count_is_3() {
+    check_guide_missing_count(3, "- - - - -", 3);
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_m_missing_insufficient_data() {
+    check_guide_cell(
+        3,
+        "- - - - -",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::InsufficientData),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_m_ignore_retains_current_state() {
+    check_guide_cell(
+        3,
+        "- - - - -",
+        TreatMissingData::Ignore,
+        Expected::RetainCurrentState,
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_m_breaching_alarm() {
+    check_guide_cell(
+        3,
+        "- - - - -",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_m_not_breaching_ok() {
+    check_guide_cell(
+        3,
+        "- - - - -",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_x_x_m_x_missing_count_is_0() {
+    check_guide_missing_count(3, "0 X X - X", 0);
+}
+
+#[test]
+fn cw_guide_three_of_three_o_x_x_m_x_missing_alarm() {
+    check_guide_cell(
+        3,
+        "0 X X - X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_x_x_m_x_ignore_alarm() {
+    check_guide_cell(
+        3,
+        "0 X X - X",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_x_x_m_x_breaching_alarm() {
+    check_guide_cell(
+        3,
+        "0 X X - X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_o_x_x_m_x_not_breaching_alarm() {
+    check_guide_cell(
+        3,
+        "0 X X - X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_x_missing_count_is_2() {
+    check_guide_missing_count(3, "- - - - X", 2);
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_x_missing_insufficient_data() {
+    check_guide_cell(
+        3,
+        "- - - - X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::InsufficientData),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_x_ignore_retains_current_state() {
+    check_guide_cell(
+        3,
+        "- - - - X",
+        TreatMissingData::Ignore,
+        Expected::RetainCurrentState,
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_x_breaching_alarm() {
+    check_guide_cell(
+        3,
+        "- - - - X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_three_of_three_m_m_m_m_x_not_breaching_ok() {
+    check_guide_cell(
+        3,
+        "- - - - X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_x_missing_count_is_0() {
+    check_guide_missing_count(2, "0 - X - X", 0);
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_x_missing_alarm() {
+    check_guide_cell(
+        2,
+        "0 - X - X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_x_ignore_alarm() {
+    check_guide_cell(
+        2,
+        "0 - X - X",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_x_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "0 - X - X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_x_not_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "0 - X - X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_o_x_o_x_missing_count_is_0() {
+    check_guide_missing_count(2, "0 0 X 0 X", 0);
+}
+
+#[test]
+fn cw_guide_two_of_three_o_o_x_o_x_missing_alarm() {
+    check_guide_cell(
+        2,
+        "0 0 X 0 X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_o_x_o_x_ignore_alarm() {
+    check_guide_cell(
+        2,
+        "0 0 X 0 X",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_o_x_o_x_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "0 0 X 0 X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_o_x_o_x_not_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "0 0 X 0 X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_m_missing_count_is_1() {
+    check_guide_missing_count(2, "0 - X - -", 1);
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_m_missing_ok() {
+    check_guide_cell(
+        2,
+        "0 - X - -",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_m_ignore_ok() {
+    check_guide_cell(
+        2,
+        "0 - X - -",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_m_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "0 - X - -",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_o_m_x_m_m_not_breaching_ok() {
+    check_guide_cell(
+        2,
+        "0 - X - -",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_o_missing_count_is_2() {
+    check_guide_missing_count(2, "- - - - 0", 2);
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_o_missing_ok() {
+    check_guide_cell(
+        2,
+        "- - - - 0",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_o_ignore_ok() {
+    check_guide_cell(
+        2,
+        "- - - - 0",
+        TreatMissingData::Ignore,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_o_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "- - - - 0",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_o_not_breaching_ok() {
+    check_guide_cell(
+        2,
+        "- - - - 0",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_x_missing_count_is_2() {
+    check_guide_missing_count(2, "- - - - X", 2);
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_x_missing_insufficient_data() {
+    check_guide_cell(
+        2,
+        "- - - - X",
+        TreatMissingData::Missing,
+        Expected::State(AlarmState::InsufficientData),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_x_ignore_retains_current_state() {
+    check_guide_cell(
+        2,
+        "- - - - X",
+        TreatMissingData::Ignore,
+        Expected::RetainCurrentState,
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_x_breaching_alarm() {
+    check_guide_cell(
+        2,
+        "- - - - X",
+        TreatMissingData::Breaching,
+        Expected::State(AlarmState::Alarm),
+    );
+}
+
+#[test]
+fn cw_guide_two_of_three_m_m_m_m_x_not_breaching_ok() {
+    check_guide_cell(
+        2,
+        "- - - - X",
+        TreatMissingData::NotBreaching,
+        Expected::State(AlarmState::Ok),
+    );
+}
+
+/// The guide, after its first table: "The next time this alarm is evaluated, if the data is
+/// still missing it will go to ALARM, as that non-breaching data point will no longer be among
+/// the 5 most recent data points retrieved."
+#[test]
+fn cw_guide_a_fine_datapoint_leaving_the_range_turns_breaching_missing_data_into_alarm() {
+    let alarm = m_of_n(3, 3, TreatMissingData::Breaching);
+    assert_eq!(
+        state(&alarm, &guide_row("0 - - - -"), AlarmState::Ok),
+        AlarmState::Ok
+    );
+    assert_eq!(
+        state(&alarm, &guide_row("0 - - - - -"), AlarmState::Ok),
+        AlarmState::Alarm
+    );
+}
+
+/// The guide's note: alarms "may repeatedly re-evaluate the last set of data points for a period
+/// of time after the metric has stopped flowing": the real datapoints still in the range decide
+/// until they leave it.
+#[test]
+fn cw_guide_after_a_metric_stops_its_last_datapoints_decide_while_in_the_range() {
+    let alarm = m_of_n(3, 3, TreatMissingData::Missing);
+    for row in ["X X X -", "X X X - -"] {
+        assert_eq!(
+            state(&alarm, &guide_row(row), AlarmState::Ok),
+            AlarmState::Alarm,
+            "{row}"
+        );
+    }
+    assert_eq!(
+        state(&alarm, &guide_row("X X X - - -"), AlarmState::Alarm),
+        AlarmState::InsufficientData
+    );
+}
+
+/// The datapoints a step policy aggregates are those its alarm evaluated: the newest real ones
+/// in the range, at most N.
+#[test]
+fn evaluated_periods_are_the_newest_real_datapoints_in_the_range() {
+    let alarm = m_of_n(3, 3, TreatMissingData::Missing);
+    let values = [Some(1.0), Some(2.0), M, Some(3.0), M, Some(4.0)];
+    let history = history(&values);
+    let evaluated: Vec<f64> = evaluated_periods(&alarm, &history, NOW)
+        .map(|p| p.statistic(Statistic::Average))
+        .collect();
+    assert_eq!(evaluated, [4.0, 3.0, 2.0]);
 }

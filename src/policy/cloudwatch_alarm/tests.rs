@@ -253,8 +253,9 @@ fn a_resolved_document_compiles_the_alarm_over_a_generated_cloudwatch_metric() {
     assert_eq!(source.stat.as_deref(), Some("Maximum"));
     assert_eq!(source.period, 60);
     assert_eq!(
-        metric.history_periods, 5,
-        "sized for the alarm's evaluation periods"
+        metric.history_periods,
+        5 + 2,
+        "sized for the alarm's evaluation range"
     );
     let alarm = set.alarms.iter().find(|a| a.name == "queueHigh").unwrap();
     assert_eq!(

@@ -183,10 +183,11 @@ fn datapoints_to_alarm_defaults_to_evaluation_periods() {
 #[test]
 fn metric_history_covers_its_longest_alarm() {
     let compiled = compile(&base()).unwrap();
-    // cpu: cpuHigh needs 3 periods, cpuLow 5.
-    assert_eq!(compiled.metrics[1].history_periods, 5);
-    // backlog: the implicit low alarm of target tracking needs 15.
-    assert_eq!(compiled.metrics[0].history_periods, 15);
+    // cpu: cpuHigh needs 3 periods, cpuLow 5, each with its evaluation range (2 more).
+    assert_eq!(compiled.metrics[1].history_periods, 5 + 2);
+    // backlog: the implicit low alarm of target tracking needs 15, and its range 2 more.
+    assert_eq!(compiled.metrics[0].history_periods, 15 + 2);
+    assert_eq!(compiled.alarms[0].evaluation_range, 3 + 2);
 }
 
 #[test]
@@ -1338,8 +1339,9 @@ fn behavior_settings_override_the_implicit_alarms() {
     assert_eq!(low.operator, ComparisonOperator::LessThanThreshold);
     assert!((low.threshold - 50.0).abs() < 1e-9);
     assert_eq!((low.evaluation_periods, low.datapoints_to_alarm), (10, 8));
-    // The backlog metric now needs only the 10 periods of the longest implicit alarm.
-    assert_eq!(compiled.metrics[0].history_periods, 10);
+    // The backlog metric now needs only the 10 periods of the longest implicit alarm, and the
+    // 2 more of its evaluation range.
+    assert_eq!(compiled.metrics[0].history_periods, 10 + 2);
 }
 
 #[test]
@@ -1401,6 +1403,30 @@ fn reinvocation_interval_must_be_at_least_one_second() {
         &document,
         "spec.behavior.reinvocationIntervalSeconds",
         "must be at least 1",
+    );
+}
+
+#[test]
+fn evaluation_range_extra_periods_size_every_alarm_and_its_metric() {
+    let mut document = base();
+    document.spec.behavior.alarm_evaluation_range_extra_periods = 0;
+    let compiled = compile(&document).unwrap();
+    assert_eq!(compiled.alarms[0].evaluation_range, 3);
+    assert_eq!(compiled.metrics[1].history_periods, 5);
+    document.spec.behavior.alarm_evaluation_range_extra_periods = 7;
+    let compiled = compile(&document).unwrap();
+    assert_eq!(compiled.alarms[0].evaluation_range, 3 + 7);
+    assert_eq!(compiled.metrics[0].history_periods, 15 + 7);
+}
+
+#[test]
+fn evaluation_range_extra_periods_are_bounded_naming_the_setting() {
+    let mut document = base();
+    document.spec.behavior.alarm_evaluation_range_extra_periods = 61;
+    assert_single_error(
+        &document,
+        "spec.behavior.alarmEvaluationRangeExtraPeriods",
+        "61 is more than 60",
     );
 }
 

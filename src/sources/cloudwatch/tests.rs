@@ -869,8 +869,9 @@ async fn cloudwatch_values_reach_the_decision_of_every_policy_set_sharing_the_qu
     assert_eq!(fake.calls(), 1, "one call for both policy sets");
     let request = fake.request(0);
     assert_eq!(request.queries.len(), 1);
-    // Enough periods for the target tracking low alarm (15) and CloudWatch's delay.
-    assert_eq!((request.end - request.start).num_minutes(), 15 + 2 + 2);
+    // Enough periods for the target tracking low alarm (15) with its evaluation range (2 more)
+    // and CloudWatch's delay.
+    assert_eq!((request.end - request.start).num_minutes(), 15 + 2 + 2 + 2);
     for receiver in &verdicts {
         let verdict = receiver.borrow().clone();
         // 400 against a target of 100 for 3 periods: the high alarm scales 1 task out to 4.

@@ -1,16 +1,18 @@
 //! Combining the proposals of several policies (spec B.4).
 //!
 //! - Scale out if any policy wants to; the largest capacity wins.
-//! - Otherwise scale in, to the largest capacity proposed, but only when the target tracking
-//!   policies agree: a target tracking scale-in needs every target tracking policy with scale-in
-//!   enabled to want to scale in; a step scaling scale-in needs every such policy that is ready
-//!   (has data) to want to, so target tracking policies without data do not block it.
+//! - Otherwise scale in, to the largest capacity proposed. Among target tracking policies,
+//!   "Application Auto Scaling scales in only if all target tracking policies with scale-in
+//!   enabled are ready to scale in" (user guide, target tracking, "Multiple scaling policies"): a
+//!   target tracking scale-in needs every target tracking policy with scale-in enabled to want to
+//!   scale in. A step scaling scale-in is not held back by them: "if the step scaling policy
+//!   initiates a scale-in activity before the target tracking policy is ready to scale in, the
+//!   scale-in activity will not be blocked" (API reference, PutScalingPolicy).
 //!
 //! The winner starts the cooldown of its direction, with its own cooldown length; the one
 //! exception is target tracking's first task from zero, which starts none (spec B.3).
 
 use super::EngineState;
-use super::alarm::AlarmState;
 use super::reason::{Direction, Outcome};
 use crate::policy::compiled::{CompiledPolicySet, PolicyKind};
 
@@ -20,20 +22,13 @@ pub fn combine(set: &CompiledPolicySet, state: &mut EngineState, t: i64, base: i
     if let Some((index, capacity)) = largest(state, Direction::Out) {
         return apply(set, state, index, capacity, Direction::Out, t, base);
     }
-    let veto_all = first_not_wanting_scale_in(set, state, false);
-    let veto_ready = first_not_wanting_scale_in(set, state, true);
-    for reason in &mut state.decision.reasons {
-        if let Outcome::ScaleIn { .. } = reason.outcome {
+    if let Some(by) = first_not_wanting_scale_in(set, state) {
+        for reason in &mut state.decision.reasons {
             let is_target_tracking = matches!(
                 set.policies[reason.policy as usize].kind,
                 PolicyKind::TargetTracking(_)
             );
-            let veto = if is_target_tracking {
-                veto_all
-            } else {
-                veto_ready
-            };
-            if let Some(by) = veto {
+            if is_target_tracking && matches!(reason.outcome, Outcome::ScaleIn { .. }) {
                 reason.outcome = Outcome::ScaleInVetoed { by: by as u32 };
             }
         }
@@ -60,22 +55,13 @@ fn largest(state: &EngineState, direction: Direction) -> Option<(usize, i64)> {
     best
 }
 
-/// The first target tracking policy with scale-in enabled (and data, when `ready_only`) that
-/// does not want to scale in.
-fn first_not_wanting_scale_in(
-    set: &CompiledPolicySet,
-    state: &EngineState,
-    ready_only: bool,
-) -> Option<usize> {
+/// The first target tracking policy with scale-in enabled that does not want to scale in.
+fn first_not_wanting_scale_in(set: &CompiledPolicySet, state: &EngineState) -> Option<usize> {
     set.policies
         .iter()
         .enumerate()
         .position(|(i, policy)| match &policy.kind {
-            PolicyKind::TargetTracking(tt) if !tt.disable_scale_in => {
-                let ready = state.alarms[tt.high_alarm] != AlarmState::InsufficientData
-                    || state.alarms[tt.low_alarm] != AlarmState::InsufficientData;
-                (ready || !ready_only) && !state.wants_scale_in[i]
-            }
+            PolicyKind::TargetTracking(tt) => !tt.disable_scale_in && !state.wants_scale_in[i],
             _ => false,
         })
 }

@@ -1406,8 +1406,11 @@ fn step_scale_in_not_blocked_by_target_tracking_policy_without_data() {
     assert_eq!(h.outcome(0), Outcome::InsufficientData);
 }
 
+/// PutScalingPolicy (API reference): "if the step scaling policy initiates a scale-in activity
+/// before the target tracking policy is ready to scale in, the scale-in activity will not be
+/// blocked". The "scale in only if all agree" rule holds between target tracking policies.
 #[test]
-fn step_scale_in_vetoed_by_a_ready_target_tracking_policy_that_does_not_agree() {
+fn step_scale_in_before_target_tracking_is_ready_to_scale_in_is_not_blocked() {
     let mut h = Harness::new(
         &[
             &target(1, 100),
@@ -1426,8 +1429,13 @@ fn step_scale_in_vetoed_by_a_ready_target_tracking_policy_that_does_not_agree() 
         ],
         10,
     );
-    assert_eq!(h.minute(&[("cpu", 20.0), ("mem", 46.0)]), 10);
-    assert_eq!(h.outcome(1), Outcome::ScaleInVetoed { by: 0 });
+    // The target tracking policy has data and is inside its band (no scale-in wanted).
+    assert_eq!(h.minute(&[("cpu", 20.0), ("mem", 46.0)]), 9);
+    assert_eq!(h.applied(), Some(1));
+    assert!(matches!(
+        h.outcome(0),
+        Outcome::AlarmOk | Outcome::InsufficientData
+    ));
 }
 
 #[test]

@@ -100,6 +100,11 @@ impl Runtime {
         self.state.set_trusted_alarm_state(alarm, state);
     }
 
+    /// Continues the bounds in force of a previous version ([`EngineState::continue_bounds`]).
+    pub fn continue_bounds(&mut self, bounds: (u32, u32)) {
+        self.state.continue_bounds(bounds);
+    }
+
     /// Evaluates at `now`.
     pub fn evaluate(&mut self, capacity: CapacityObservation, now: DateTime<Utc>) -> &Decision {
         let inputs = Inputs {
@@ -253,6 +258,12 @@ impl Controller {
             config,
         };
         (controller, receiver)
+    }
+
+    /// Continues the bounds in force of the version this controller replaces, when scheduled
+    /// scaling is or was suspended ([`EngineState::continue_bounds`]).
+    pub fn continue_bounds(&mut self, bounds: (u32, u32)) {
+        self.runtime.continue_bounds(bounds);
     }
 
     /// Copies new datapoints, evaluates at the clock's now and publishes the verdict.

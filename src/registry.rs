@@ -39,6 +39,7 @@ use crate::clock::Clock;
 use crate::controller::driver::{Driver, Running};
 use crate::controller::verdicts::{self, VerdictPublisher, Verdicts};
 use crate::controller::{Controller, ControllerConfig, UnavailableCause, Verdict};
+use crate::engine::Decision;
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
 use crate::policy::document::MetricSpec;
@@ -419,9 +420,13 @@ impl Registry {
             entry.origin = origin;
             return (entry.handle.clone(), false);
         }
-        let carried = names
+        let previous = names.get(&set.id.name).map(|e| e.handle.verdict());
+        let decided = previous.as_ref().and_then(|v| v.decision());
+        let bounds = names
             .get(&set.id.name)
-            .and_then(|e| e.handle.verdict().decision().map(|d| d.desired))
+            .and_then(|e| carried_bounds(&e.handle.set, &set, decided));
+        let carried = decided
+            .map(|d| d.desired)
             .or(self.config.initial_capacity)
             .unwrap_or(set.min_capacity);
         let set = Arc::new(set);
@@ -430,7 +435,7 @@ impl Registry {
             .get()
             .and_then(|source| source.view(&set));
         let name = set.id.name.clone();
-        let entry = self.start(set, origin, capacity, carried);
+        let entry = self.start(set, origin, capacity, carried, bounds);
         let handle = entry.handle.clone();
         names.insert(name, entry);
         drop(sets);
@@ -445,8 +450,9 @@ impl Registry {
         origin: Origin,
         capacity: Option<Arc<dyn CapacityView>>,
         carried: u32,
+        bounds: Option<(u32, u32)>,
     ) -> Entry {
-        let (controller, verdicts) = Controller::new(
+        let (mut controller, verdicts) = Controller::new(
             set.clone(),
             &self.config.hub,
             capacity
@@ -456,6 +462,9 @@ impl Registry {
             self.config.metrics.clone(),
             self.config.controller,
         );
+        if let Some(bounds) = bounds {
+            controller.continue_bounds(bounds);
+        }
         let running = self.driver.get_or_init(Driver::spawn).run(controller);
         Entry {
             handle: PolicySetHandle {
@@ -488,13 +497,12 @@ impl Registry {
                 continue;
             }
             let set = entry.handle.set.clone();
-            let carried = entry
-                .handle
-                .verdict()
-                .decision()
-                .map_or(set.min_capacity, |d| d.desired);
+            let verdict = entry.handle.verdict();
+            let decided = verdict.decision();
+            let carried = decided.map_or(set.min_capacity, |d| d.desired);
+            let bounds = carried_bounds(&set, &set, decided);
             restarted.push(set.id.clone());
-            *entry = self.start(set, entry.origin.clone(), view, carried);
+            *entry = self.start(set, entry.origin.clone(), view, carried, bounds);
         }
         drop(sets);
         for id in &restarted {
@@ -924,6 +932,25 @@ fn fingerprint(metadata: &HashMap<String, String>) -> u64 {
             hasher.finish()
         })
         .fold(0u64, u64::wrapping_add)
+}
+
+/// The bounds in force that a new controller of `new` continues from the last decision of the
+/// version `old` it replaces: when scheduled scaling is suspended in either (suspending keeps
+/// the bounds; resuming runs only the actions due afterwards: [`EngineState::continue_bounds`]),
+/// unless the edit changed the scalable target's own minimum or maximum, which then apply.
+///
+/// [`EngineState::continue_bounds`]: crate::engine::EngineState::continue_bounds
+fn carried_bounds(
+    old: &CompiledPolicySet,
+    new: &CompiledPolicySet,
+    decided: Option<&Decision>,
+) -> Option<(u32, u32)> {
+    let suspended =
+        old.suspended.scheduled_scaling_suspended || new.suspended.scheduled_scaling_suspended;
+    let same_target = old.min_capacity == new.min_capacity && old.max_capacity == new.max_capacity;
+    decided
+        .filter(|_| suspended && same_target)
+        .map(|d| (d.min, d.max))
 }
 
 #[cfg(test)]

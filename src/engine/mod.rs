@@ -137,6 +137,22 @@ impl EngineState {
         state
     }
 
+    /// Continues the bounds in force of a previous version of the policy set when scheduled
+    /// scaling is or was suspended, instead of the replay [`EngineState::new`] does.
+    ///
+    /// Suspending scheduled scaling leaves the minimum and maximum as they are, and "scheduled
+    /// actions that were scheduled to run during the suspension period are skipped" when
+    /// scheduled scaling resumes: only actions due after the resumption run (Application Auto
+    /// Scaling user guide, "Suspend and resume scaling"; spec B.6). A replay of every action's
+    /// latest past run would apply the skipped ones. The schedule clocks already start after
+    /// `now` ([`EngineState::new`]), so only future runs apply.
+    pub fn continue_bounds(&mut self, (min, max): (u32, u32)) {
+        self.min = min;
+        self.max = max.max(min);
+        self.decision.min = self.min;
+        self.decision.max = self.max;
+    }
+
     /// The latest decision.
     pub fn decision(&self) -> &Decision {
         &self.decision

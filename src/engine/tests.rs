@@ -1719,6 +1719,69 @@ fn scheduled_scaling_suspended_skips_actions() {
     assert_eq!(h.decision().scheduled, None);
 }
 
+/// "Suspend and resume scaling" (Application Auto Scaling user guide): scheduled actions that
+/// were due while scheduled scaling was suspended are skipped when it resumes, and suspending
+/// changes neither the minimum nor the maximum. A new version of a policy set that suspends or
+/// resumes scheduled scaling continues the bounds in force (`EngineState::continue_bounds`),
+/// where a fresh start would replay every action's latest past run.
+#[test]
+fn actions_due_while_scheduled_scaling_was_suspended_do_not_run_when_it_resumes() {
+    let parts = |suspended: &str| {
+        [
+            suspended_target(1, 100, suspended),
+            CPU.to_owned(),
+            out_and_in(2, -1, 300),
+            actions(&[
+                at_action("past", "2024-12-31T08:00:00", "minCapacity: 30"),
+                at_action("during", "2025-01-01T00:02:00", "minCapacity: 20"),
+                at_action("after", "2025-01-01T00:10:00", "minCapacity: 5"),
+            ]),
+        ]
+    };
+    let running = parts("scheduledScalingSuspended: false");
+    let suspended = parts("scheduledScalingSuspended: true");
+    fn refs(owned: &[String; 4]) -> Vec<&str> {
+        owned.iter().map(String::as_str).collect()
+    }
+
+    // Running: the past action is in force.
+    let h = Harness::new(&refs(&running), 30);
+    assert_eq!(h.state.bounds(), (30, 100));
+
+    // Suspended at T0: the bounds in force stay (a fresh start would give the document's 1).
+    let mut h = Harness::new(&refs(&suspended), 30);
+    assert_eq!(h.state.bounds(), (1, 100), "a fresh start does not replay");
+    h.state.continue_bounds((30, 100));
+    assert_eq!(h.state.bounds(), (30, 100));
+    h.advance(3 * MINUTE);
+    assert_eq!(h.evaluate(), 30);
+    assert_eq!(h.state.bounds(), (30, 100), "`during` is skipped");
+
+    // Resumed at T0 + 3 min: `during` passed while suspended and does not run now ...
+    let mut h = Harness::starting_at(&refs(&running), 30, T0 + 3 * MINUTE);
+    assert_eq!(
+        h.state.bounds(),
+        (20, 100),
+        "a fresh start would replay `during`"
+    );
+    h.state.continue_bounds((30, 100));
+    assert_eq!(h.evaluate(), 30);
+    assert_eq!(h.state.bounds(), (30, 100));
+    assert_eq!(h.decision().scheduled, None);
+    // ... and the next action runs at its time.
+    h.advance(7 * MINUTE);
+    h.evaluate();
+    assert_eq!(h.state.bounds(), (5, 100));
+    assert_eq!(
+        h.decision().scheduled,
+        Some(ScheduledRun {
+            action: 2,
+            at: T0 + 10 * MINUTE,
+            skipped: false
+        })
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The decision
 // ---------------------------------------------------------------------------------------------

@@ -117,6 +117,56 @@ async fn replaced_policy_set_keeps_the_capacity_it_had_decided() {
     assert_eq!(after.set.min_capacity, 3);
 }
 
+/// `shop/orders`, 1 to 10, with an action that ran in 2020 (minimum 4), and scheduled scaling
+/// suspended or not.
+fn scheduled_policy(suspended: bool) -> CompiledPolicySet {
+    load_str(
+        &format!(
+            "apiVersion: ecs-scaler.dev/v1alpha1\nkind: ScalingPolicySet\n\
+             metadata: {{name: orders, namespace: shop}}\n\
+             spec:\n  scalableTarget: {{minCapacity: 1, maxCapacity: 10, \
+             suspendedState: {{scheduledScalingSuspended: {suspended}}}}}\n  \
+             scheduledActions:\n  - scheduledActionName: past\n    \
+             schedule: at(2020-01-01T00:00:00)\n    scalableTargetAction: {{minCapacity: 4}}\n"
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+async fn decided_bounds(handle: &PolicySetHandle) -> (u32, u32) {
+    let mut verdicts = handle.subscribe();
+    let verdict = verdicts
+        .wait_for(|v| v.decision().is_some())
+        .await
+        .unwrap()
+        .clone();
+    let decision = verdict.decision().unwrap();
+    (decision.min, decision.max)
+}
+
+/// "Suspend and resume scaling": suspending scheduled scaling keeps the minimum and maximum in
+/// force; on resuming, actions that were due during the suspension are skipped. A new version
+/// of the policy set that only flips `scheduledScalingSuspended` continues the bounds in force
+/// instead of replaying every action's latest past run.
+#[tokio::test]
+async fn suspending_or_resuming_scheduled_scaling_keeps_the_bounds_in_force() {
+    // Suspend: the action's minimum of 4 stays (a fresh suspended start would give 1).
+    let registry = registry();
+    let running = registry.insert(scheduled_policy(false), Origin::Embedded("test"));
+    assert_eq!(decided_bounds(&running).await, (4, 10));
+    let suspended = registry.insert(scheduled_policy(true), Origin::Embedded("test"));
+    assert_eq!(decided_bounds(&suspended).await, (4, 10));
+
+    // Resume: the action was due while suspended (here: before the policy set started,
+    // suspended) and does not run now (a fresh start would replay it: 4).
+    let registry = self::registry();
+    let suspended = registry.insert(scheduled_policy(true), Origin::Embedded("test"));
+    assert_eq!(decided_bounds(&suspended).await, (1, 10));
+    let resumed = registry.insert(scheduled_policy(false), Origin::Embedded("test"));
+    assert_eq!(decided_bounds(&resumed).await, (1, 10));
+}
+
 #[tokio::test]
 async fn unchanged_policy_set_keeps_its_controller() {
     let registry = registry();

@@ -5,12 +5,13 @@
 //! `step` seconds from the start to the last datapoint; each datapoint is recorded once its time
 //! has come, with the capacity of that moment; the capacity is the previous decision, applied at
 //! once (the ECS reference behaviour). One row per evaluation: `time`, `desired`, `min`, `max`
-//! and the reasons.
+//! and the reasons (JSON also gives every alarm's state, by name).
 
 pub mod compare;
 pub mod hpa;
 pub mod plot;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::capacity::CapacityObservation;
 use crate::controller::Runtime;
+use crate::engine::alarm::AlarmState;
 use crate::engine::reason::ReasonReport;
 use crate::policy::CompiledPolicySet;
 
@@ -166,6 +168,9 @@ pub struct Row {
     pub max: u32,
     /// One reason per policy.
     pub reasons: Vec<ReasonReport>,
+    /// The state of every alarm after the evaluation, by name (target tracking's implicit
+    /// alarms as `TargetTracking-<metric>-AlarmHigh` / `-AlarmLow`).
+    pub alarms: BTreeMap<String, AlarmState>,
 }
 
 /// Replays `trace` from `start` every `step_seconds` until the last datapoint.
@@ -200,6 +205,12 @@ pub fn run(
             min: decision.min,
             max: decision.max,
             reasons: decision.reasons.iter().map(|r| r.report(&set)).collect(),
+            alarms: set
+                .alarms
+                .iter()
+                .zip(runtime.state().alarm_states())
+                .map(|(alarm, state)| (alarm.name.clone(), *state))
+                .collect(),
         });
         now += step;
     }

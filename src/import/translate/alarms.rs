@@ -41,12 +41,32 @@ fn operator_symbol(operator: ComparisonOperator) -> &'static str {
     }
 }
 
+/// The alarms that invoke a scaling policy, as `describe-alarms` has them.
+#[derive(Debug, Default)]
+pub(super) struct InvokingAlarms<'a> {
+    /// The alarms found: those the policy lists, or those whose actions name it.
+    pub(super) found: Vec<&'a MetricAlarm>,
+    /// The alarms the policy lists that `describe-alarms` does not have: deleted (they never
+    /// invoke it again).
+    pub(super) deleted: Vec<String>,
+}
+
+/// `a`, `b` as `` `a`, `b` ``.
+pub(super) fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<'a> ServiceBuilder<'a> {
     /// The alarms that invoke `policy`: those it lists, else those whose actions name it.
+    /// `Err` when `describe-alarms` could not be read.
     pub(super) fn resolve_alarms(
         &self,
         policy: &ScalingPolicy,
-    ) -> Result<Vec<&'a MetricAlarm>, String> {
+    ) -> Result<InvokingAlarms<'a>, String> {
         let listed: Vec<&str> = policy
             .alarms
             .iter()
@@ -64,35 +84,26 @@ impl<'a> ServiceBuilder<'a> {
                 ));
             }
         };
+        let mut alarms = InvokingAlarms::default();
         if !listed.is_empty() {
-            let mut found = Vec::new();
-            let mut missing = Vec::new();
-            for name in &listed {
-                match all.iter().find(|a| a.alarm_name == *name) {
-                    Some(alarm) => found.push(alarm),
-                    None => missing.push(*name),
+            for name in listed {
+                match all.iter().find(|a| a.alarm_name == name) {
+                    Some(alarm) => alarms.found.push(alarm),
+                    None => alarms.deleted.push(name.to_owned()),
                 }
             }
-            if !missing.is_empty() {
-                return Err(format!(
-                    "its alarm(s) `{}` are not in describe-alarms",
-                    missing.join("`, `")
-                ));
-            }
-            return Ok(found);
+        } else if !policy.policy_arn.is_empty() {
+            alarms.found = all
+                .iter()
+                .filter(|alarm| {
+                    alarm
+                        .alarm_actions
+                        .iter()
+                        .any(|action| invokes(action, &policy.policy_arn))
+                })
+                .collect();
         }
-        if policy.policy_arn.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(all
-            .iter()
-            .filter(|alarm| {
-                alarm
-                    .alarm_actions
-                    .iter()
-                    .any(|action| invokes(action, &policy.policy_arn))
-            })
-            .collect())
+        Ok(alarms)
     }
 
     /// Adds `alarm` and its metric (once) and reports it; its key in `spec.alarms`.

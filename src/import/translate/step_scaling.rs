@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 
+use super::alarms::{InvokingAlarms, quoted};
 use super::rows::num;
 use super::{DEFAULT_COOLDOWN, ServiceBuilder};
 use crate::import::aws::{ScalingPolicy, StepScalingConfiguration};
@@ -40,6 +41,15 @@ fn describe_steps(config: &StepScalingConfiguration, adjustment: &str) -> String
 }
 
 impl<'a> ServiceBuilder<'a> {
+    /// Translates a step scaling policy: one policy of the set per alarm that invokes it.
+    ///
+    /// Only CloudWatch alarms invoke a step scaling policy: the user creates and manages them,
+    /// and Application Auto Scaling runs the policy when one of them is breached (user guide,
+    /// "Step scaling policies for Application Auto Scaling",
+    /// <https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-step-scaling-policies.html>).
+    /// An alarm the policy lists that `describe-alarms` does not have was deleted, so ECS never
+    /// runs the policy through it: nothing is written for it, and a policy left without alarms
+    /// is not written at all (importing again cannot bring a deleted alarm back).
     pub(super) fn step_policy(
         &mut self,
         policy: &ScalingPolicy,
@@ -106,7 +116,10 @@ impl<'a> ServiceBuilder<'a> {
             );
         };
         let row = self.report.rows.len();
-        let alarms = match self.resolve_alarms(policy) {
+        let InvokingAlarms {
+            found: alarms,
+            deleted,
+        } = match self.resolve_alarms(policy) {
             Ok(alarms) => alarms,
             Err(why) => {
                 return decide(
@@ -118,6 +131,18 @@ impl<'a> ServiceBuilder<'a> {
                 );
             }
         };
+        if alarms.is_empty() && !deleted.is_empty() {
+            self.report.push(
+                setting,
+                format!(
+                    "not translated: its alarm(s) {} no longer exist (not in describe-alarms), so \
+                     nothing invokes it and ECS never runs it",
+                    quoted(&deleted)
+                ),
+                Status::Exact,
+            );
+            return;
+        }
         if alarms.is_empty() {
             self.report.push(
                 setting,
@@ -166,6 +191,14 @@ impl<'a> ServiceBuilder<'a> {
         } else {
             format!("spec.policies {}", written.join(", "))
         };
+        if !deleted.is_empty() {
+            let _ = write!(
+                became,
+                "; alarm(s) {} not translated: they no longer exist (not in describe-alarms), so \
+                 they never invoke it on ECS",
+                quoted(&deleted)
+            );
+        }
         if !disabled.is_empty() {
             let _ = write!(
                 became,

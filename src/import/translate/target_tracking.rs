@@ -29,7 +29,7 @@ use crate::import::aws::{
     CustomizedMetric, Metric, MetricAlarm, MetricQuery, MetricStat, PredefinedMetric,
     ScalingPolicy, TargetTrackingConfiguration,
 };
-use crate::import::report::Status;
+use crate::import::report::{Row, Status};
 use crate::import::scaled_object::Trigger;
 use crate::policy::document::{
     BehaviorSpec, ImplicitAlarmSpec, MetricSpec, PolicySpec, SqsSpec, Statistic, TargetTrackingSpec,
@@ -58,6 +58,74 @@ enum TrackedMetric {
     Resource { resource: &'static str },
     /// Not translated.
     Impossible(String),
+}
+
+/// The alarms Application Auto Scaling created for a target tracking policy that are gone from
+/// `describe-alarms` (deleted).
+///
+/// AAS creates and manages these two alarms itself, and its user guide asks users not to
+/// create, edit or delete them (considerations of "Target tracking scaling policies for
+/// Application Auto Scaling",
+/// <https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-target-tracking.html>);
+/// what the policy does once one is deleted is not documented. The alarms are what invoke it,
+/// AlarmHigh to scale out and AlarmLow to scale in (spec B.3), so:
+/// - without AlarmLow it never scales in: written with `disableScaleIn: true`;
+/// - without AlarmHigh it never scales out, which a policy set cannot express (target tracking
+///   for scale-in only): written as it is, and the user decides;
+/// - without both (or without AlarmHigh and with `DisableScaleIn`) it never runs: not written.
+///
+/// The alarm that is left still gives the implicit alarms' shape.
+#[derive(Debug, Default)]
+struct DeletedAlarms {
+    /// The AlarmHigh, when deleted.
+    high: Option<String>,
+    /// The AlarmLow, when deleted.
+    low: Option<String>,
+}
+
+impl DeletedAlarms {
+    /// Which alarms are gone, for a policy that never runs without them.
+    fn describe(&self, disable_scale_in: bool) -> String {
+        match (&self.high, &self.low) {
+            (Some(high), Some(low)) => format!(
+                "its AlarmHigh `{high}` and AlarmLow `{low}` no longer exist (not in \
+                 describe-alarms)"
+            ),
+            (Some(high), None) if disable_scale_in => format!(
+                "its AlarmHigh `{high}` no longer exists (not in describe-alarms) and \
+                 DisableScaleIn is true"
+            ),
+            _ => "its alarms no longer exist".to_owned(),
+        }
+    }
+
+    /// Adds to the policy's row what became of it without the alarm that is gone.
+    fn amend(&self, row: &mut Row, disable_scale_in: bool) {
+        if let Some(low) = &self.low
+            && !disable_scale_in
+        {
+            let _ = write!(
+                row.became,
+                "; disableScaleIn: true, as on ECS: its AlarmLow `{low}` no longer exists (not \
+                 in describe-alarms), so nothing invokes its scale-in"
+            );
+        }
+        if let Some(high) = &self.high {
+            let _ = write!(
+                row.became,
+                "; written as it is, although its AlarmHigh `{high}` no longer exists (not in \
+                 describe-alarms)"
+            );
+            let decision = "on ECS it never scales out without its AlarmHigh, the scaler's \
+                            policy does (a policy set cannot track a target for scale-in only): \
+                            keep it to scale out on this metric again, or delete it and its \
+                            scale-in";
+            row.status = match std::mem::replace(&mut row.status, Status::Exact) {
+                Status::Decide(other) => Status::Decide(format!("{other}; {decision}")),
+                _ => Status::Decide(decision.to_owned()),
+            };
+        }
+    }
 }
 
 /// The shape of the alarms AAS created for a target tracking policy.
@@ -100,6 +168,48 @@ impl<'a> ServiceBuilder<'a> {
             );
             return;
         };
+        let deleted = self.deleted_implicit_alarms(policy);
+        let scales_out = deleted.high.is_none();
+        let scales_in = !disable_scale_in && deleted.low.is_none();
+        if !scales_out && !scales_in {
+            self.report.push(
+                setting,
+                format!(
+                    "not translated: {}, so ECS never runs it",
+                    deleted.describe(disable_scale_in)
+                ),
+                Status::Exact,
+            );
+            return;
+        }
+        // What ECS does: nothing invokes the scale-in of a policy without its AlarmLow.
+        let disable_scale_in = !scales_in;
+        let row = self.report.rows.len();
+        self.tracked_policy(
+            policy,
+            config,
+            setting,
+            scale_out_cooldown,
+            scale_in_cooldown,
+            disable_scale_in,
+        );
+        if let Some(row) = self.report.rows.get_mut(row) {
+            deleted.amend(row, config.disable_scale_in.unwrap_or(false));
+        }
+    }
+
+    /// Writes a target tracking policy whose cooldowns are valid and which runs on ECS, and its
+    /// row.
+    fn tracked_policy(
+        &mut self,
+        policy: &ScalingPolicy,
+        config: &TargetTrackingConfiguration,
+        setting: String,
+        scale_out_cooldown: u32,
+        scale_in_cooldown: u32,
+        disable_scale_in: bool,
+    ) {
+        let name = &policy.policy_name;
         let shape = self.implicit_shape(policy);
         let high_period = shape
             .as_ref()
@@ -516,9 +626,24 @@ impl<'a> ServiceBuilder<'a> {
         );
     }
 
+    /// The implicit alarms `policy` lists that `describe-alarms` does not have.
+    fn deleted_implicit_alarms(&self, policy: &ScalingPolicy) -> DeletedAlarms {
+        let mut deleted = DeletedAlarms::default();
+        if let Ok(alarms) = self.resolve_alarms(policy) {
+            for name in alarms.deleted {
+                if name.contains("-AlarmHigh-") {
+                    deleted.high.get_or_insert(name);
+                } else if name.contains("-AlarmLow-") {
+                    deleted.low.get_or_insert(name);
+                }
+            }
+        }
+        deleted
+    }
+
     /// The alarms AAS created for `policy`, when describe-alarms has them.
     fn implicit_shape(&self, policy: &ScalingPolicy) -> Option<ImplicitShape> {
-        let alarms = self.resolve_alarms(policy).ok()?;
+        let alarms = self.resolve_alarms(policy).ok()?.found;
         let target = policy
             .target_tracking_scaling_policy_configuration
             .as_ref()?

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// The scenarios and their exit codes (0 exact, 1 approximations or decisions).
-const SCENARIOS: [(&str, i32); 8] = [
+const SCENARIOS: [(&str, i32); 9] = [
     // Step (percent) + target tracking + scheduled actions; alarms on the ECS service's CPU.
     ("step-tt-scheduled", 1),
     // The same on application metrics: everything exact.
@@ -31,6 +31,8 @@ const SCENARIOS: [(&str, i32); 8] = [
     ("tt-deleted-alarms", 1),
     // Step policies whose only alarm, or one of two, was deleted.
     ("step-deleted-alarm", 0),
+    // `rate(...)` scheduled actions with and without StartTime.
+    ("rate-schedule", 1),
 ];
 
 fn root() -> &'static Path {
@@ -159,6 +161,11 @@ fn golden_step_alarm_deleted() {
 }
 
 #[test]
+fn golden_rate_without_start_time() {
+    golden(SCENARIOS[8].0, SCENARIOS[8].1);
+}
+
+#[test]
 fn target_tracking_without_its_alarm_low_never_scales_in() {
     let (documents, report) = documents("tt-deleted-alarms");
     let policies = policy_set(&documents, "api")["spec"]["policies"]
@@ -220,6 +227,64 @@ fn a_step_policy_whose_alarm_was_deleted_never_runs() {
     let burst = report_line(&report, "policy `billing-burst`");
     assert!(burst.contains("`billing-burst-5xx`"), "{burst}");
     assert!(!burst.contains("import again"), "{burst}");
+}
+
+#[test]
+fn a_rate_without_start_time_is_counted_from_its_creation_time() {
+    let (documents, report) = documents("rate-schedule");
+    let actions = policy_set(&documents, "exporter")["spec"]["scheduledActions"]
+        .as_array()
+        .unwrap();
+    let by_name = |name: &str| {
+        actions
+            .iter()
+            .find(|a| a["scheduledActionName"] == name)
+            .unwrap()
+    };
+    // CLI v2 prints `2025-06-21T08:05:37.204000+00:00`.
+    assert_eq!(
+        by_name("refresh-floor")["startTime"],
+        "2025-06-21T08:05:37.204Z"
+    );
+    assert_eq!(
+        by_name("drain-window")["startTime"],
+        "2025-07-01T02:00:00Z",
+        "a StartTime stays as it is"
+    );
+    let row = report_line(&report, "scheduled action `refresh-floor`");
+    assert!(row.contains("| approximate: "), "{row}");
+    assert!(row.contains("CreationTime"), "{row}");
+    let row = report_line(&report, "scheduled action `drain-window`");
+    assert!(row.ends_with("| exact |"), "{row}");
+}
+
+#[test]
+fn a_malformed_creation_time_exits_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "describe-scalable-targets.json",
+        "describe-scaling-policies.json",
+        "describe-alarms.json",
+    ] {
+        std::fs::copy(
+            fixtures().join("rate-schedule").join(name),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let actions =
+        std::fs::read_to_string(fixtures().join("rate-schedule/describe-scheduled-actions.json"))
+            .unwrap()
+            .replace("2025-06-21T08:05:37.204000+00:00", "last June");
+    std::fs::write(dir.path().join("describe-scheduled-actions.json"), actions).unwrap();
+    let output = ecs_scaler(&["import", "--from-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("ScheduledActions[1].CreationTime"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }
 
 /// The JSON schema of a ScaledObject, out of KEDA's CRD.

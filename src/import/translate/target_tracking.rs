@@ -106,8 +106,8 @@ impl DeletedAlarms {
         {
             let _ = write!(
                 row.became,
-                "; disableScaleIn: true, as on ECS: its AlarmLow `{low}` no longer exists (not \
-                 in describe-alarms), so nothing invokes its scale-in"
+                "; scale-in disabled (disableScaleIn), as on ECS: its AlarmLow `{low}` no longer \
+                 exists (not in describe-alarms), so nothing invokes its scale-in"
             );
         }
         if let Some(high) = &self.high {

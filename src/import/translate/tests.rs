@@ -160,3 +160,72 @@ fn the_tolerance_swallows_small_steps_only() {
         "{row:?}"
     );
 }
+
+/// A target tracking policy of `service/c/web` listing its two implicit alarms.
+fn target_tracking_policy(config: serde_json::Value) -> serde_json::Value {
+    json!({"PolicyARN": ARN, "PolicyName": "track", "ServiceNamespace": "ecs",
+           "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
+           "PolicyType": "TargetTrackingScaling",
+           "TargetTrackingScalingPolicyConfiguration": config,
+           "Alarms": [
+               {"AlarmName": "TargetTracking-service/c/web-AlarmHigh-1", "AlarmARN": "x"},
+               {"AlarmName": "TargetTracking-service/c/web-AlarmLow-2", "AlarmARN": "y"}]})
+}
+
+fn policy_row<'r>(service: &'r ServiceImport, name: &str) -> &'r crate::import::report::Row {
+    service
+        .report
+        .rows
+        .iter()
+        .find(|r| r.setting.starts_with(&format!("policy `{name}`")))
+        .unwrap()
+}
+
+#[test]
+fn target_tracking_without_its_alarm_high_and_with_disable_scale_in_never_runs() {
+    let mut low = alarm(
+        "TargetTracking-service/c/web-AlarmLow-2",
+        &[ARN],
+        "LessThanThreshold",
+    );
+    low["Threshold"] = json!(45.0);
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0, "DisableScaleIn": true,
+            "CustomizedMetricSpecification": {"MetricName": "Depth", "Namespace": "App",
+                                              "Statistic": "Average"}}))]}),
+        json!({"MetricAlarms": [low]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    assert!(service.policy_set.spec.policies.is_empty());
+    let row = policy_row(service, "track");
+    assert!(row.became.contains("DisableScaleIn is true"), "{row:?}");
+    assert_eq!(row.status, Status::Exact);
+}
+
+#[test]
+fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
+    let mut high = alarm(
+        "TargetTracking-service/c/web-AlarmHigh-1",
+        &[ARN],
+        "GreaterThanThreshold",
+    );
+    high["Threshold"] = json!(50.0);
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
+        json!({"MetricAlarms": [high]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    let row = policy_row(service, "track");
+    assert!(row.became.contains("AlarmLow"), "{row:?}");
+    assert!(
+        matches!(&row.status, Status::Approximate(why)
+            if why.contains("DisableScaleIn cannot be expressed")),
+        "{row:?}"
+    );
+}

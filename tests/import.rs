@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// The scenarios and their exit codes (0 exact, 1 approximations or decisions).
-const SCENARIOS: [(&str, i32); 6] = [
+const SCENARIOS: [(&str, i32); 9] = [
     // Step (percent) + target tracking + scheduled actions; alarms on the ECS service's CPU.
     ("step-tt-scheduled", 1),
     // The same on application metrics: everything exact.
@@ -27,6 +27,12 @@ const SCENARIOS: [(&str, i32); 6] = [
     ("suspended", 1),
     // Predictive scaling, per-task metric math, Kubernetes 1.34 (feature gate).
     ("predictive", 1),
+    // Target tracking policies whose AlarmLow, AlarmHigh or both alarms were deleted.
+    ("tt-deleted-alarms", 1),
+    // Step policies whose only alarm, or one of two, was deleted.
+    ("step-deleted-alarm", 0),
+    // `rate(...)` scheduled actions with and without StartTime.
+    ("rate-schedule", 1),
 ];
 
 fn root() -> &'static Path {
@@ -119,6 +125,166 @@ fn golden_suspended_on_kubernetes_1_32() {
 #[test]
 fn golden_predictive_on_kubernetes_1_34() {
     golden(SCENARIOS[5].0, SCENARIOS[5].1);
+}
+
+/// The documents `import` writes for a scenario, and its report.
+fn documents(scenario: &str) -> (Vec<Value>, String) {
+    let output = import(scenario, &["--output", "-"]);
+    let documents = serde_saphyr::from_str_multiple(&text(&output.stdout)).unwrap();
+    (documents, text(&output.stderr))
+}
+
+/// The policy set of the service `name` among `documents`.
+fn policy_set<'a>(documents: &'a [Value], name: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|d| d["kind"] == "ScalingPolicySet" && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no policy set `{name}`"))
+}
+
+/// The report line of the ECS setting that starts with `setting`.
+fn report_line<'a>(report: &'a str, setting: &str) -> &'a str {
+    report
+        .lines()
+        .find(|line| line.starts_with(&format!("| {setting}")))
+        .unwrap_or_else(|| panic!("no row for {setting}:\n{report}"))
+}
+
+#[test]
+fn golden_target_tracking_alarms_deleted() {
+    golden(SCENARIOS[6].0, SCENARIOS[6].1);
+}
+
+#[test]
+fn golden_step_alarm_deleted() {
+    golden(SCENARIOS[7].0, SCENARIOS[7].1);
+}
+
+#[test]
+fn golden_rate_without_start_time() {
+    golden(SCENARIOS[8].0, SCENARIOS[8].1);
+}
+
+#[test]
+fn target_tracking_without_its_alarm_low_never_scales_in() {
+    let (documents, report) = documents("tt-deleted-alarms");
+    let policies = policy_set(&documents, "api")["spec"]["policies"]
+        .as_array()
+        .unwrap();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0]["targetTracking"]["disableScaleIn"], true);
+    let row = report_line(&report, "policy `api-activesessions`");
+    assert!(row.contains("DisableScaleIn false"), "{row}");
+    assert!(row.contains("AlarmLow"), "{row}");
+    assert!(row.ends_with("| exact |"), "{row}");
+}
+
+#[test]
+fn target_tracking_without_its_alarm_high_never_scales_out_a_decision() {
+    let (documents, report) = documents("tt-deleted-alarms");
+    let policies = policy_set(&documents, "reports")["spec"]["policies"]
+        .as_array()
+        .unwrap();
+    assert_eq!(policies.len(), 1, "written as it is");
+    assert_eq!(policies[0]["targetTracking"]["disableScaleIn"], false);
+    let row = report_line(&report, "policy `reports-queuedrenders`");
+    assert!(row.contains("| decide: "), "{row}");
+    assert!(row.contains("never scales out"), "{row}");
+    // The alarm that is left keeps its shape: 15 of 15 below 0.9 x the target.
+    assert!(row.contains("15 of 15 below 0.9x"), "{row}");
+}
+
+#[test]
+fn target_tracking_without_both_alarms_never_runs() {
+    let (documents, report) = documents("tt-deleted-alarms");
+    assert_eq!(
+        policy_set(&documents, "audit")["spec"]["policies"],
+        Value::Array(Vec::new())
+    );
+    let row = report_line(&report, "policy `audit-pendingentries`");
+    assert!(row.contains("ECS never runs it"), "{row}");
+    assert!(row.ends_with("| exact |"), "{row}");
+}
+
+#[test]
+fn a_step_policy_whose_alarm_was_deleted_never_runs() {
+    let (documents, report) = documents("step-deleted-alarm");
+    let spec = &policy_set(&documents, "billing")["spec"];
+    let names: Vec<&str> = spec["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["policyName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["billing-burst", "billing-in"]);
+    assert_eq!(
+        spec["policies"][0]["stepScaling"]["alarm"],
+        "billing-burst-latency"
+    );
+    let out = report_line(&report, "policy `billing-out`");
+    assert!(out.contains("ECS never runs it"), "{out}");
+    assert!(!out.contains("import again"), "{out}");
+    let burst = report_line(&report, "policy `billing-burst`");
+    assert!(burst.contains("`billing-burst-5xx`"), "{burst}");
+    assert!(!burst.contains("import again"), "{burst}");
+}
+
+#[test]
+fn a_rate_without_start_time_is_counted_from_its_creation_time() {
+    let (documents, report) = documents("rate-schedule");
+    let actions = policy_set(&documents, "exporter")["spec"]["scheduledActions"]
+        .as_array()
+        .unwrap();
+    let by_name = |name: &str| {
+        actions
+            .iter()
+            .find(|a| a["scheduledActionName"] == name)
+            .unwrap()
+    };
+    // CLI v2 prints `2025-06-21T08:05:37.204000+00:00`.
+    assert_eq!(
+        by_name("refresh-floor")["startTime"],
+        "2025-06-21T08:05:37.204Z"
+    );
+    assert_eq!(
+        by_name("drain-window")["startTime"],
+        "2025-07-01T02:00:00Z",
+        "a StartTime stays as it is"
+    );
+    let row = report_line(&report, "scheduled action `refresh-floor`");
+    assert!(row.contains("| approximate: "), "{row}");
+    assert!(row.contains("CreationTime"), "{row}");
+    let row = report_line(&report, "scheduled action `drain-window`");
+    assert!(row.ends_with("| exact |"), "{row}");
+}
+
+#[test]
+fn a_malformed_creation_time_exits_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "describe-scalable-targets.json",
+        "describe-scaling-policies.json",
+        "describe-alarms.json",
+    ] {
+        std::fs::copy(
+            fixtures().join("rate-schedule").join(name),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let actions =
+        std::fs::read_to_string(fixtures().join("rate-schedule/describe-scheduled-actions.json"))
+            .unwrap()
+            .replace("2025-06-21T08:05:37.204000+00:00", "last June");
+    std::fs::write(dir.path().join("describe-scheduled-actions.json"), actions).unwrap();
+    let output = ecs_scaler(&["import", "--from-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("ScheduledActions[1].CreationTime"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }
 
 /// The JSON schema of a ScaledObject, out of KEDA's CRD.

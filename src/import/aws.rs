@@ -330,6 +330,9 @@ pub struct ScheduledAction {
     /// The bounds it sets.
     #[serde(default)]
     pub scalable_target_action: Option<ScalableTargetAction>,
+    /// When the action was created (a `rate` without `StartTime` is counted from it).
+    #[serde(default)]
+    pub creation_time: Option<Timestamp>,
 }
 
 /// The bounds a scheduled action sets.

@@ -406,6 +406,7 @@ fn convert_action(action: &aas::ScheduledAction) -> ScheduledAction {
                 min_capacity: a.min_capacity().map(i64::from),
                 max_capacity: a.max_capacity().map(i64::from),
             }),
+        creation_time: timestamp(action.creation_time()),
     }
 }
 

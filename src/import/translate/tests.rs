@@ -44,56 +44,7 @@ fn alarm(name: &str, actions: &[&str], operator: &str) -> serde_json::Value {
 }
 
 #[test]
-fn metric_math_inlines_intermediate_expressions() {
-    let queries: Vec<MetricQuery> = serde_json::from_value(json!([
-        {"Id": "a", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "A"}, "Stat": "Sum", "Period": 60}, "ReturnData": false},
-        {"Id": "b", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "B"}, "Stat": "Sum"}, "ReturnData": false},
-        {"Id": "unused", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "C"}, "Stat": "Sum"}, "ReturnData": false},
-        {"Id": "ratio", "Expression": "a / b", "ReturnData": false},
-        {"Id": "clean", "Expression": "FILL(a, 0)", "ReturnData": false},
-        {"Id": "e", "Expression": "ratio * 100 + clean + LABEL_ID('a')", "ReturnData": true}
-    ]))
-    .unwrap();
-    let math = resolve_math(&queries).unwrap();
-    assert_eq!(
-        math.expression.as_deref(),
-        Some("(a / b) * 100 + FILL(a, 0) + LABEL_ID('a')")
-    );
-    assert_eq!(math.inputs.keys().collect::<Vec<_>>(), ["a", "b"]);
-    assert_eq!(math.period, Some(60));
-
-    let two_results: Vec<MetricQuery> = serde_json::from_value(json!([
-        {"Id": "a", "MetricStat": {"Metric": {"Namespace": "N", "MetricName": "A"}, "Stat": "Sum"}},
-        {"Id": "e", "Expression": "a * 2"}
-    ]))
-    .unwrap();
-    assert!(resolve_math(&two_results).unwrap_err().contains("2 of its"));
-}
-
-#[test]
-fn helpers() {
-    assert_eq!(
-        split_top_level_division("(m1 + m3) / m2"),
-        Some(("(m1 + m3) ", " m2"))
-    );
-    assert_eq!(split_top_level_division("SUM(a / b)"), None);
-    assert!(is_atomic("DIFF(dlq)") && is_atomic("m1"));
-    assert!(!is_atomic("a / b") && !is_atomic("f(a) + g(b)"));
-    assert!(invokes(ARN, ARN));
-    assert!(invokes(&format!("{ARN}:createdBy/1234"), ARN));
-    assert!(!invokes(&format!("{ARN}-fast"), ARN));
-    assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
-    assert_eq!(
-        split_kind("StatefulSet"),
-        (Some("apps/v1".to_owned()), "StatefulSet".to_owned())
-    );
-    assert_eq!(
-        split_kind("argoproj.io/v1alpha1/Rollout"),
-        (
-            Some("argoproj.io/v1alpha1".to_owned()),
-            "Rollout".to_owned()
-        )
-    );
+fn arns_give_their_region_and_account() {
     assert_eq!(
         arn_region_account(ARN),
         Some(("us-east-1".to_owned(), "111122223333".to_owned()))
@@ -206,6 +157,75 @@ fn the_tolerance_swallows_small_steps_only() {
         .unwrap();
     assert!(
         matches!(&row.status, Status::Approximate(why) if why.contains("+1 at 11-29 replicas")),
+        "{row:?}"
+    );
+}
+
+/// A target tracking policy of `service/c/web` listing its two implicit alarms.
+fn target_tracking_policy(config: serde_json::Value) -> serde_json::Value {
+    json!({"PolicyARN": ARN, "PolicyName": "track", "ServiceNamespace": "ecs",
+           "ResourceId": "service/c/web", "ScalableDimension": "ecs:service:DesiredCount",
+           "PolicyType": "TargetTrackingScaling",
+           "TargetTrackingScalingPolicyConfiguration": config,
+           "Alarms": [
+               {"AlarmName": "TargetTracking-service/c/web-AlarmHigh-1", "AlarmARN": "x"},
+               {"AlarmName": "TargetTracking-service/c/web-AlarmLow-2", "AlarmARN": "y"}]})
+}
+
+fn policy_row<'r>(service: &'r ServiceImport, name: &str) -> &'r crate::import::report::Row {
+    service
+        .report
+        .rows
+        .iter()
+        .find(|r| r.setting.starts_with(&format!("policy `{name}`")))
+        .unwrap()
+}
+
+#[test]
+fn target_tracking_without_its_alarm_high_and_with_disable_scale_in_never_runs() {
+    let mut low = alarm(
+        "TargetTracking-service/c/web-AlarmLow-2",
+        &[ARN],
+        "LessThanThreshold",
+    );
+    low["Threshold"] = json!(45.0);
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0, "DisableScaleIn": true,
+            "CustomizedMetricSpecification": {"MetricName": "Depth", "Namespace": "App",
+                                              "Statistic": "Average"}}))]}),
+        json!({"MetricAlarms": [low]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    assert!(service.policy_set.spec.policies.is_empty());
+    let row = policy_row(service, "track");
+    assert!(row.became.contains("DisableScaleIn is true"), "{row:?}");
+    assert_eq!(row.status, Status::Exact);
+}
+
+#[test]
+fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
+    let mut high = alarm(
+        "TargetTracking-service/c/web-AlarmHigh-1",
+        &[ARN],
+        "GreaterThanThreshold",
+    );
+    high["Threshold"] = json!(50.0);
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
+        json!({"MetricAlarms": [high]}),
+    );
+    let service = &translate(&data, &Options::default()).unwrap().services[0];
+    let row = policy_row(service, "track");
+    assert!(row.became.contains("AlarmLow"), "{row:?}");
+    assert!(
+        matches!(&row.status, Status::Approximate(why)
+            if why.contains("DisableScaleIn cannot be expressed")),
         "{row:?}"
     );
 }

@@ -5,7 +5,8 @@
 //! capacity D itself, exactly as Application Auto Scaling would, and reports it to KEDA as one
 //! metric with target 1: the HPA, configured to pass it through, sets the replicas to D.
 //!
-//! How the pieces fit, from data to answer:
+//! How the pieces fit, from data to answer (each uses only those below it; [`id`] and
+//! [`alarm_model`] are the shared vocabulary at the bottom):
 //! - [`sources`]: datapoints arrive (pushed over HTTP, polled from SQS and Prometheus, fetched in
 //!   batches from CloudWatch) into shared feeds, one per distinct source ([`sources::hub`]).
 //! - [`policy`]: `ScalingPolicySet` documents, validated with every error's field path, compiled
@@ -26,6 +27,7 @@
 //!   with KEDA + HPA on EKS; [`import`] turns ECS scaling policies into policy sets and
 //!   ScaledObjects; [`cli`] and [`serve`] wire the binary.
 
+pub mod alarm_model;
 pub mod capacity;
 pub mod cli;
 pub mod clock;
@@ -33,6 +35,7 @@ pub mod controller;
 pub mod engine;
 pub mod grpc;
 pub mod http;
+pub mod id;
 pub mod import;
 pub mod kubernetes;
 pub mod policy;

@@ -14,8 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::policy::PolicySetId;
-use crate::sources::{SourceError, SourceKey};
+use crate::id::PolicySetId;
 
 /// Labels of a per-policy-set metric. Shared strings: each family's series of a policy set
 /// clones the controller's labels without copying the text.
@@ -54,14 +53,9 @@ pub struct SourceLabels {
     pub kind: &'static str,
 }
 
-impl From<&SourceKey> for SourceLabels {
-    fn from(key: &SourceKey) -> Self {
-        Self {
-            source: key.to_string(),
-            kind: key.kind(),
-        }
-    }
-}
+/// The kinds of source error, the values of the `error` label (the sources' errors name theirs
+/// with these: `SourceError::kind`).
+pub const SOURCE_ERROR_KINDS: [&str; 4] = ["throttled", "timeout", "bad_answer", "failed"];
 
 /// Labels of a source error counter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -83,11 +77,6 @@ pub struct SourceSeries {
 }
 
 impl SourceSeries {
-    /// The series of the source `key`.
-    pub fn new(metrics: Arc<Metrics>, key: &SourceKey) -> Self {
-        Self::with_labels(metrics, SourceLabels::from(key))
-    }
-
     /// The series labelled `labels`.
     pub fn with_labels(metrics: Arc<Metrics>, labels: SourceLabels) -> Self {
         Self { metrics, labels }
@@ -106,7 +95,7 @@ impl SourceSeries {
             .observe(seconds);
     }
 
-    /// Counts a failed fetch of kind `error` (a [`SourceError::kind`]).
+    /// Counts a failed fetch of kind `error` (one of [`SOURCE_ERROR_KINDS`]).
     pub fn failed(&self, error: &'static str) {
         self.metrics
             .source_errors
@@ -137,7 +126,7 @@ impl Drop for SourceSeries {
         self.metrics
             .source_datapoint_age_seconds
             .remove(&self.labels);
-        for error in SourceError::KINDS {
+        for error in SOURCE_ERROR_KINDS {
             self.metrics.source_errors.remove(&self.error_labels(error));
         }
     }

@@ -31,24 +31,10 @@
 //! range keep deciding until they leave it. Missing data never makes a policy act by itself:
 //! INSUFFICIENT_DATA means "no scaling".
 
-use serde::Serialize;
-
 use super::history::{MetricHistory, PeriodStats};
+pub use crate::alarm_model::AlarmState;
+use crate::alarm_model::{ComparisonOperator, TreatMissingData};
 use crate::policy::compiled::AlarmDef;
-use crate::policy::document::{ComparisonOperator, TreatMissingData};
-
-/// The three CloudWatch alarm states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AlarmState {
-    /// Not enough data to decide.
-    #[default]
-    InsufficientData,
-    /// Within the threshold.
-    Ok,
-    /// Breaching.
-    Alarm,
-}
 
 /// Whether `value` breaches `threshold` under `operator`.
 pub fn breaches(operator: ComparisonOperator, value: f64, threshold: f64) -> bool {

@@ -2,7 +2,7 @@
 //!
 //! Input: the JSON the AWS CLI prints ([`aws`], `--from-dir DIR`) or the same calls made live
 //! with the AWS SDK ([`live`], `--cluster NAME`). Both become an [`aws::AwsInput`], which
-//! [`translate`] turns into one `ScalingPolicySet` and one KEDA `ScaledObject` per ECS service,
+//! [`translate()`] turns into one `ScalingPolicySet` and one KEDA `ScaledObject` per ECS service,
 //! plus a [`report`] saying, for each ECS setting, what it became and whether that is exact,
 //! approximate (why) or needs a decision (what).
 //!
@@ -90,7 +90,7 @@ pub struct ImportArgs {
     /// Kubernetes version of the cluster: from 1.33 the HPA takes `tolerance: 0`.
     #[arg(long, default_value = "1.35", value_name = "VERSION")]
     pub kubernetes_version: KubernetesVersion,
-    /// A directory (policies/<name>, scaledobjects/<name>, REPORT.md) or `-` for every
+    /// A directory (`policies/<name>`, `scaledobjects/<name>`, `REPORT.md`) or `-` for every
     /// document on stdout (the report then goes to stderr).
     #[arg(long, default_value = "-", value_name = "DIR|-")]
     pub output: String,

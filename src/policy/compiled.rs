@@ -13,35 +13,11 @@ use super::document::{
     ScaleTargetRef, ScalingPolicySet, Statistic, SuspendedState, TreatMissingData,
 };
 use crate::engine::schedule::Schedule;
+pub use crate::id::PolicySetId;
 use crate::sources::cloudwatch::alarms::{AlarmKey, CloudWatchAlarmRef};
 
 /// The namespace used when a document or a reference names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// A policy set's identity: namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PolicySetId {
-    /// Kubernetes-style namespace.
-    pub namespace: String,
-    /// Name within the namespace.
-    pub name: String,
-}
-
-impl PolicySetId {
-    /// Builds an id from its parts.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for PolicySetId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// A validated policy set, ready for the engine.
 #[derive(Debug, Clone)]

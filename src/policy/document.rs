@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::alarm_model::{AlarmSpec, ComparisonOperator, Statistic, TreatMissingData};
+
 pub use super::cloudwatch_alarm::{AlarmEntry, CloudWatchAlarm, ResolvedAlarm};
 pub use crate::sources::cloudwatch::CloudWatchSpec;
 pub use crate::sources::cloudwatch::alarms::{AlarmMode, CloudWatchAlarmRef};
@@ -261,79 +263,6 @@ pub struct PushSourceSpec {
 
 fn default_period() -> u32 {
     60
-}
-
-/// CloudWatch statistics that can be computed from the datapoints of a period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum Statistic {
-    /// Mean of the period's values.
-    #[default]
-    Average,
-    /// Sum of the period's values.
-    Sum,
-    /// Smallest value of the period.
-    Minimum,
-    /// Largest value of the period.
-    Maximum,
-    /// Number of values in the period.
-    SampleCount,
-}
-
-/// The four threshold operators of CloudWatch alarms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum ComparisonOperator {
-    /// `value >= threshold` breaches.
-    GreaterThanOrEqualToThreshold,
-    /// `value > threshold` breaches.
-    GreaterThanThreshold,
-    /// `value < threshold` breaches.
-    LessThanThreshold,
-    /// `value <= threshold` breaches.
-    LessThanOrEqualToThreshold,
-}
-
-/// How an alarm treats periods without a datapoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum TreatMissingData {
-    /// Missing periods do not count; no datapoint at all is INSUFFICIENT_DATA.
-    #[default]
-    Missing,
-    /// Missing periods count as within the threshold.
-    NotBreaching,
-    /// Missing periods count as breaching.
-    Breaching,
-    /// The alarm keeps its state when missing data leaves the outcome open.
-    Ignore,
-}
-
-/// A CloudWatch-style alarm over one metric (its period is the metric's period).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AlarmSpec {
-    /// The metric the alarm watches (a key of `spec.metrics`).
-    pub metric: String,
-    /// The CloudWatch alarm name it was imported from (provenance only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarm_name: Option<String>,
-    /// Statistic applied to each period (default Average).
-    #[serde(default)]
-    pub statistic: Statistic,
-    /// How a period's value is compared with the threshold.
-    pub comparison_operator: ComparisonOperator,
-    /// The threshold.
-    pub threshold: f64,
-    /// N: how many of the newest periods are evaluated.
-    pub evaluation_periods: u32,
-    /// M: how many of those N must breach (default N).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datapoints_to_alarm: Option<u32>,
-    /// How missing periods are treated (default `missing`).
-    #[serde(default)]
-    pub treat_missing_data: TreatMissingData,
-    /// Divide each period's value by the capacity of that period (a "per task" metric).
-    #[serde(default)]
-    pub per_task: bool,
 }
 
 /// One scaling policy: exactly one of `targetTracking` and `stepScaling`.

@@ -20,6 +20,7 @@ use super::document::{
     MAX_EVALUATION_RANGE_EXTRA_PERIODS, MetricSpec, ScalingPolicySet, ScheduledActionSpec,
     Statistic, StepAdjustmentSpec, StepScalingSpec, TargetTrackingSpec, TreatMissingData,
 };
+pub use crate::alarm_model::is_valid_period;
 use crate::engine::schedule::Schedule;
 
 /// The longest evaluation window CloudWatch accepts, in seconds (one day).
@@ -320,11 +321,6 @@ fn check_dns_name(path: &str, value: &str, max_len: usize, errors: &mut Validati
             ),
         );
     }
-}
-
-/// Whether CloudWatch accepts `seconds` as an alarm period: 10, 20, 30 or a multiple of 60.
-pub fn is_valid_period(seconds: u32) -> bool {
-    matches!(seconds, 10 | 20 | 30) || (seconds > 0 && seconds.is_multiple_of(60))
 }
 
 fn check_metric(name: &str, source: &MetricSpec, errors: &mut ValidationErrors) {

@@ -33,7 +33,8 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-use crate::policy::PolicySetId;
+use crate::id::PolicySetId;
+use crate::telemetry::{SOURCE_ERROR_KINDS, SourceLabels};
 
 /// How many datapoints a feed keeps at most, for subscribers that fall behind and for the
 /// controller of a replaced policy set, which rebuilds its histories from them.
@@ -94,7 +95,7 @@ pub enum SourceError {
 
 impl SourceError {
     /// Every [`Self::kind`].
-    pub const KINDS: [&'static str; 4] = ["throttled", "timeout", "bad_answer", "failed"];
+    pub const KINDS: [&'static str; 4] = SOURCE_ERROR_KINDS;
 
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
@@ -216,6 +217,15 @@ impl SourceKey {
             SourceKey::Sqs(_) => "sqs",
             SourceKey::CloudWatch(_) => "cloudwatch",
             SourceKey::Prometheus(_) => "prometheus",
+        }
+    }
+}
+
+impl From<&SourceKey> for SourceLabels {
+    fn from(key: &SourceKey) -> Self {
+        Self {
+            source: key.to_string(),
+            kind: key.kind(),
         }
     }
 }

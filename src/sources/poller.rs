@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::{FeedSender, Observation, SourceError, SourceKey};
 use crate::clock::Clock;
-use crate::telemetry::{Metrics, SourceSeries};
+use crate::telemetry::{Metrics, SourceLabels, SourceSeries};
 
 /// The longest wait between two attempts after errors.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -64,7 +64,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) {
-    let series = SourceSeries::new(metrics, &key);
+    let series = SourceSeries::with_labels(metrics, SourceLabels::from(&key));
     let interval = source.interval();
     let timeout = fetch_timeout(interval);
     let mut failures = 0u32;

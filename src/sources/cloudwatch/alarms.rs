@@ -44,10 +44,10 @@ use tracing::{debug, info, warn};
 
 use self::api::{AlarmsApiFactory, AlarmsRequest, DescribeAlarmsApi, MAX_NAMES_PER_CALL};
 use super::{CloudWatchSpec, MetricStatSpec};
+use crate::alarm_model::{
+    AlarmSpec, AlarmState, ComparisonOperator, Statistic, TreatMissingData, is_valid_period,
+};
 use crate::clock::Clock;
-use crate::engine::alarm::AlarmState;
-use crate::policy::document::{AlarmSpec, ComparisonOperator, Statistic, TreatMissingData};
-use crate::policy::validate::is_valid_period;
 use crate::sources::SourceError;
 use crate::sources::aws::AwsIdentity;
 use crate::sources::poller::backoff;

@@ -38,7 +38,7 @@ use super::{BatchKey, CloudWatchKey, MAX_QUERIES_PER_CALL, Query, StatQuery, ren
 use crate::clock::Clock;
 use crate::sources::poller::backoff;
 use crate::sources::{FeedSender, Observation, SourceError, SourceKey};
-use crate::telemetry::{AwsCallLabels, Metrics, SourceSeries};
+use crate::telemetry::{AwsCallLabels, Metrics, SourceLabels, SourceSeries};
 
 /// The most periods one cycle fetches per query (500 queries x 200 periods fit CloudWatch's
 /// 100,800 datapoints per call).
@@ -182,9 +182,9 @@ impl CloudWatchSources {
             Entry {
                 query: Arc::new(key.query.clone()),
                 feed,
-                series: Arc::new(SourceSeries::new(
+                series: Arc::new(SourceSeries::with_labels(
                     self.inner.metrics.clone(),
-                    &SourceKey::CloudWatch(Box::new(key.clone())),
+                    SourceLabels::from(&SourceKey::CloudWatch(Box::new(key.clone()))),
                 )),
                 lookback: lookback.clamp(1, MAX_LOOKBACK),
                 fresh: true,

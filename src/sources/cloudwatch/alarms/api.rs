@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
 
 use super::{AlarmDefinition, AlarmQuery, AlarmStat, FetchedAlarm};
-use crate::engine::alarm::AlarmState;
+use crate::alarm_model::AlarmState;
 use crate::sources::aws::{AwsConfigs, AwsIdentity};
 use crate::sources::cloudwatch::api::{CallError, LazyClient, call_error};
 

@@ -291,6 +291,19 @@ pub struct Deviation {
     pub scale_out_lags_seconds: Vec<Option<i64>>,
     /// HPA syncs where the tolerance kept a change from happening.
     pub steps_lost_to_tolerance: u32,
+    /// Those syncs: when, the replicas kept and the replicas asked for.
+    pub steps_lost: Vec<LostStep>,
+}
+
+/// A change the HPA's tolerance held back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LostStep {
+    /// The HPA sync.
+    pub time: DateTime<Utc>,
+    /// The replicas it kept.
+    pub replicas: u32,
+    /// The replicas the metric asked for.
+    pub wanted: u32,
 }
 
 /// The result of a comparison.
@@ -414,8 +427,8 @@ pub fn compare(
     let hpa_phase = (eks.sync_period / 2 / RESOLUTION_SECONDS) * RESOLUTION_SECONDS;
     let mut next_point = 0;
     let mut rows = Vec::new();
-    let mut eks_lost = 0;
-    let mut naive_lost = 0;
+    let mut eks_lost = Vec::new();
+    let mut naive_lost = Vec::new();
     let mut samples: Vec<(u32, u32, u32)> = Vec::new();
     let mut t = t0;
     while t <= end {
@@ -454,7 +467,13 @@ pub fn compare(
             let sync = eks_hpa.sync(t, eks_replicas, &readings);
             // A step of the scaler's decision lost, not one of a resource trigger.
             let decision_held = eks_hpa.propose(eks_replicas, decision).1;
-            eks_lost += u32::from(sync.lost_to_tolerance && decision_held);
+            if sync.lost_to_tolerance && decision_held {
+                eks_lost.push(LostStep {
+                    time: at(t),
+                    replicas: eks_replicas,
+                    wanted: eks_desired,
+                });
+            }
             eks_replicas = sync.replicas;
             if !triggers.is_empty() {
                 let readings: Vec<MetricReading> = triggers
@@ -475,7 +494,13 @@ pub fn compare(
                     })
                     .collect();
                 let sync = naive_hpa.sync(t, naive, &readings);
-                naive_lost += u32::from(sync.lost_to_tolerance);
+                if let Some(wanted) = sync.held_back {
+                    naive_lost.push(LostStep {
+                        time: at(t),
+                        replicas: naive,
+                        wanted,
+                    });
+                }
                 naive = sync.replicas;
             }
         }
@@ -524,7 +549,7 @@ pub fn compare(
 fn deviation(
     samples: &[(u32, u32, u32)],
     pick: impl Fn(&(u32, u32, u32)) -> u32,
-    lost: u32,
+    lost: Vec<LostStep>,
 ) -> Deviation {
     let minutes_per_sample = RESOLUTION_SECONDS as f64 / 60.0;
     let mut result = Deviation {
@@ -532,7 +557,8 @@ fn deviation(
         replica_minutes_over: 0.0,
         replica_minutes_under: 0.0,
         scale_out_lags_seconds: Vec::new(),
-        steps_lost_to_tolerance: lost,
+        steps_lost_to_tolerance: u32::try_from(lost.len()).unwrap_or(u32::MAX),
+        steps_lost: lost,
     };
     for (i, sample) in samples.iter().enumerate() {
         let (reference, other) = (sample.0, pick(sample));
@@ -641,8 +667,30 @@ pub fn summary(name: &str, deviation: &Deviation) -> String {
         .iter()
         .map(|lag| lag.map_or_else(|| "never".to_owned(), |s| format!("{s}s")))
         .collect();
+    const LISTED: usize = 5;
+    let mut held: Vec<String> = deviation
+        .steps_lost
+        .iter()
+        .take(LISTED)
+        .map(|step| {
+            format!(
+                "{} {} -> {}",
+                step.time.format("%Y-%m-%dT%H:%M:%SZ"),
+                step.replicas,
+                step.wanted
+            )
+        })
+        .collect();
+    if deviation.steps_lost.len() > LISTED {
+        held.push(format!("{} more", deviation.steps_lost.len() - LISTED));
+    }
+    let held = if held.is_empty() {
+        String::new()
+    } else {
+        format!(" (held: {})", held.join(", "))
+    };
     format!(
-        "{name}: max diff {} replicas, {:.1} replica-minutes over, {:.1} under, scale-out lags [{}], {} step(s) lost to tolerance\n",
+        "{name}: max diff {} replicas, {:.1} replica-minutes over, {:.1} under, scale-out lags [{}], {} step(s) lost to tolerance{held}\n",
         deviation.max_abs_diff,
         deviation.replica_minutes_over,
         deviation.replica_minutes_under,

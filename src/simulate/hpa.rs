@@ -421,6 +421,8 @@ pub struct Sync {
     pub replicas: u32,
     /// The metrics proposed a change that the tolerance swallowed.
     pub lost_to_tolerance: bool,
+    /// When a change was swallowed: the replicas the first such reading asked for.
+    pub held_back: Option<u32>,
 }
 
 impl Hpa {
@@ -449,27 +451,33 @@ impl Hpa {
     /// The replicas `reading` proposes from `current`, and whether tolerance swallowed a change
     /// (an unavailable reading proposes `current`).
     pub fn propose(&self, current: u32, reading: MetricReading) -> (u32, bool) {
+        match self.wanted(current, reading) {
+            None => (current, false),
+            Some((wanted, true)) => (current, wanted != current),
+            Some((wanted, false)) => (wanted, false),
+        }
+    }
+
+    /// The replicas `reading` asks for from `current` before the tolerance, and whether its
+    /// usage ratio is within the tolerance; `None` for an unavailable or non-finite reading.
+    fn wanted(&self, current: u32, reading: MetricReading) -> Option<(u32, bool)> {
         let current_f = f64::from(current.max(1));
         let (ratio, wanted) = match reading {
             MetricReading::AverageValue { total, target } => {
                 (total / (target * current_f), total / target)
             }
             MetricReading::Ratio { value, target } => (value / target, current_f * value / target),
-            MetricReading::Unavailable => return (current, false),
+            MetricReading::Unavailable => return None,
         };
         if !ratio.is_finite() || !wanted.is_finite() {
-            return (current, false);
+            return None;
         }
         let wanted = crate::engine::target_tracking::ceil_tolerant(wanted).max(0);
         let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
-        if self
+        let within = self
             .rule
-            .holds(ratio, self.up.tolerance, self.down.tolerance)
-        {
-            (current, wanted != current)
-        } else {
-            (wanted, false)
-        }
+            .holds(ratio, self.up.tolerance, self.down.tolerance);
+        Some((wanted, within))
     }
 
     /// One sync at `now` (seconds) with `current` replicas and the metrics' readings; without
@@ -486,6 +494,7 @@ impl Hpa {
             return Sync {
                 replicas: 0,
                 lost_to_tolerance: false,
+                held_back: None,
             };
         }
         if current > self.max || current < self.min {
@@ -494,10 +503,11 @@ impl Hpa {
             return Sync {
                 replicas,
                 lost_to_tolerance: false,
+                held_back: None,
             };
         }
         let mut proposal: Option<u32> = None;
-        let mut lost = false;
+        let mut held_back = None;
         let mut failed = false;
         for reading in readings {
             if *reading == MetricReading::Unavailable {
@@ -505,7 +515,9 @@ impl Hpa {
                 continue;
             }
             let (replicas, swallowed) = self.propose(current, *reading);
-            lost |= swallowed;
+            if swallowed && held_back.is_none() {
+                held_back = self.wanted(current, *reading).map(|(wanted, _)| wanted);
+            }
             proposal = Some(proposal.map_or(replicas, |p| p.max(replicas)));
         }
         // `computeReplicasForMetrics`: with a metric that fails, only a scale-up goes ahead.
@@ -513,6 +525,7 @@ impl Hpa {
             return Sync {
                 replicas: current,
                 lost_to_tolerance: false,
+                held_back: None,
             };
         };
         let stabilized = self.stabilize(now, current, proposal);
@@ -521,7 +534,8 @@ impl Hpa {
         self.record_event(now, current, replicas);
         Sync {
             replicas,
-            lost_to_tolerance: lost && replicas == current,
+            lost_to_tolerance: held_back.is_some() && replicas == current,
+            held_back: held_back.filter(|_| replicas == current),
         }
     }
 

@@ -239,6 +239,11 @@ fn kubernetes_1_33_holds_back_the_10_percent_step_that_1_32_passes() {
     let (on_1_35, result) = highest_eks("1.35", "2.17");
     assert_eq!(on_1_35, 10, "{:?}", result.eks);
     assert!(result.eks.steps_lost_to_tolerance > 0);
+    // The summary lists the changes held back: 10 kept where the scaler asked for 11.
+    let first = result.eks.steps_lost[0];
+    assert_eq!((first.replicas, first.wanted), (10, 11));
+    let summary = summary("EKS with ecs-scaler", &result.eks);
+    assert!(summary.contains("10 -> 11"), "{summary}");
     // KEDA 2.18 on 1.35 passes `tolerance: 0` through: every ECS step is reached (the last
     // one after the trace ends).
     let (on_2_18, result) = highest_eks("1.35", "2.18");

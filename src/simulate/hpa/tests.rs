@@ -339,3 +339,19 @@ fn a_failed_metric_blocks_scale_down_but_not_scale_up() {
     assert_eq!(h.sync(30, 10, &[average(14.0)[0], failed]).replicas, 14);
     assert_eq!(h.sync(45, 14, &[four]).replicas, 4);
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_tolerance_text_is_parsed_or_refused_without_panicking(text in "\\PC{0,16}") {
+        let _ = text.parse::<Tolerance>();
+    }
+
+    #[test]
+    fn a_parsed_tolerance_is_finite_and_not_negative(
+        text in "[+-]?[0-9]{0,3}(\\.[0-9]{0,3})?([numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]{1,5})?"
+    ) {
+        if let Ok(tolerance) = text.parse::<Tolerance>() {
+            proptest::prop_assert!(tolerance.value() >= 0.0 && tolerance.value().is_finite());
+        }
+    }
+}

@@ -189,6 +189,22 @@ pub struct SimulateArgs {
     /// The HPA's sync period, in seconds.
     #[arg(long, default_value_t = 15, value_name = "SECONDS", requires = "compare", value_parser = clap::value_parser!(u32).range(1..))]
     pub sync_period: u32,
+    /// Kubernetes version of the EKS cluster: its HPA's tolerance test (changed in 1.33) and
+    /// whether it keeps the ScaledObject's `tolerance` (by default from 1.35).
+    #[arg(
+        long,
+        default_value = "1.35",
+        value_name = "VERSION",
+        requires = "compare"
+    )]
+    pub kubernetes_version: crate::import::KubernetesVersion,
+    /// The cluster (1.33 or 1.34) runs with the HPAConfigurableTolerance feature gate on.
+    #[arg(long, requires = "compare")]
+    pub hpa_configurable_tolerance: bool,
+    /// KEDA version of the EKS cluster: from 2.18 the ScaledObject takes `tolerance` (default:
+    /// the newest).
+    #[arg(long, default_value = crate::import::scaled_object::NEWEST_KEDA, value_name = "VERSION", requires = "compare")]
+    pub keda_version: crate::import::scaled_object::KedaVersion,
 }
 
 /// Runs `validate`: prints each file's verdict; exit 2 when any file has a problem.
@@ -256,17 +272,38 @@ fn simulate_output(args: &SimulateArgs) -> Result<String, String> {
             reference.alarm_name
         ));
     }
-    let (trace, start) = simulate::parse_trace(&read(&args.trace)?, &set, args.start)
-        .map_err(|e| format!("{}: {e}", args.trace.display()))?;
     if !args.compare {
+        let (trace, start) = simulate::parse_trace(&read(&args.trace)?, &set, args.start)
+            .map_err(|e| format!("{}: {e}", args.trace.display()))?;
         let rows = simulate::run(set, &trace, start, args.step, args.initial_capacity);
         return Ok(simulate::render(&rows, args.format));
     }
+    let mut cluster = simulate::hpa::Cluster::new(args.kubernetes_version);
+    if args.hpa_configurable_tolerance {
+        if args.kubernetes_version < simulate::hpa::FIRST_BAND_VERSION {
+            return Err(format!(
+                "--hpa-configurable-tolerance: Kubernetes {} has no HPAConfigurableTolerance \
+                 feature gate (it exists from 1.33); drop the flag or give \
+                 --kubernetes-version 1.33 or later",
+                args.kubernetes_version
+            ));
+        }
+        cluster.configurable_tolerance = true;
+    }
     let mut settings = match &args.scaled_object {
-        Some(path) => compare::EksSettings::from_scaled_object(&read(path)?, &set)
-            .map_err(|e| format!("{}: {e}", path.display()))?,
-        None => compare::EksSettings::pass_through(&set),
+        Some(path) => {
+            compare::EksSettings::from_scaled_object(&read(path)?, cluster, args.keda_version)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => compare::EksSettings::imported(&set, cluster, args.keda_version)?,
     };
+    let (trace, start) = simulate::parse_trace_with(
+        &read(&args.trace)?,
+        &set,
+        &settings.extra_metrics(),
+        args.start,
+    )
+    .map_err(|e| format!("{}: {e}", args.trace.display()))?;
     settings.pod_start_delay = i64::from(args.pod_start_delay);
     settings.sync_period = i64::from(args.sync_period);
     let comparison = compare::compare(

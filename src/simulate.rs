@@ -70,6 +70,28 @@ pub fn parse_trace(
     set: &CompiledPolicySet,
     start: Option<DateTime<Utc>>,
 ) -> Result<(Vec<TracePoint>, DateTime<Utc>), TraceError> {
+    parse_trace_with(text, set, &[], start)
+}
+
+/// The index of the trace metric `name`: a metric of `set`, else one of `extra` numbered after
+/// them.
+pub fn metric_index(set: &CompiledPolicySet, extra: &[&str], name: &str) -> Option<usize> {
+    set.metrics.iter().position(|m| m.name == name).or_else(|| {
+        extra
+            .iter()
+            .position(|e| *e == name)
+            .map(|i| set.metrics.len() + i)
+    })
+}
+
+/// [`parse_trace`], also accepting the metrics `extra` (those a ScaledObject's `cpu` and
+/// `memory` triggers read), numbered by [`metric_index`].
+pub fn parse_trace_with(
+    text: &str,
+    set: &CompiledPolicySet,
+    extra: &[&str],
+    start: Option<DateTime<Utc>>,
+) -> Result<(Vec<TracePoint>, DateTime<Utc>), TraceError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
@@ -107,17 +129,18 @@ pub fn parse_trace(
                 ))
             })?),
         };
-        let metric = set
-            .metrics
-            .iter()
-            .position(|m| m.name == field(1))
-            .ok_or_else(|| {
-                let known: Vec<&str> = set.metrics.iter().map(|m| m.name.as_str()).collect();
-                TraceError(format!(
-                    "trace line {line}: unknown metric `{}`; the policy set's metrics are {known:?}",
-                    field(1)
-                ))
-            })?;
+        let metric = metric_index(set, extra, field(1)).ok_or_else(|| {
+            let known: Vec<&str> = set
+                .metrics
+                .iter()
+                .map(|m| m.name.as_str())
+                .chain(extra.iter().copied())
+                .collect();
+            TraceError(format!(
+                "trace line {line}: unknown metric `{}`; the policy set's metrics are {known:?}",
+                field(1)
+            ))
+        })?;
         let value = field(2)
             .parse::<f64>()
             .ok()

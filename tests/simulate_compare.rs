@@ -197,3 +197,134 @@ fn compare_options_need_compare_and_bad_scaled_objects_exit_2() {
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("maxReplicaCount"), "{error}");
 }
+
+/// A trace of the CPU metric that `import` writes for `step-tt-scheduled`: quiet, an hour of
+/// load, quiet again.
+fn cpu_trace(dir: &Path) -> std::path::PathBuf {
+    let mut text = String::from("time,metric,value\n");
+    for minute in 0..60 {
+        let value = if (5..25).contains(&minute) { 85 } else { 20 };
+        text.push_str(&format!("{},CPUUtilization,{value}\n", minute * 60));
+    }
+    let path = dir.join("cpu.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn without_scaled_object_compare_replays_exactly_what_import_writes() {
+    // Issue 12: the default EKS pipeline is the ScaledObject `import` writes for the policy
+    // set, for each Kubernetes and KEDA version (tolerance 0, or none below 1.33 / KEDA 2.18).
+    for (kubernetes, keda) in [
+        ("1.35", "2.18"),
+        ("1.34", "2.18"),
+        ("1.35", "2.17"),
+        ("1.30", "2.17"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let versions = ["--kubernetes-version", kubernetes, "--keda-version", keda];
+        let mut import = vec![
+            "import",
+            "--from-dir",
+            "tests/fixtures/import/step-tt-scheduled",
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        import.extend(versions);
+        let imported = ecs_scaler(&import);
+        assert!(
+            matches!(imported.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        let trace = cpu_trace(dir.path());
+        let policy = out.join("policies/web-app.yaml");
+        let scaled_object = out.join("scaledobjects/web-app.yaml");
+        let mut simulate = vec![
+            "simulate",
+            "--compare",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ];
+        simulate.extend(versions);
+        let default = ecs_scaler(&simulate);
+        simulate.extend(["--scaled-object", scaled_object.to_str().unwrap()]);
+        let from_file = ecs_scaler(&simulate);
+        assert!(
+            default.status.success() && from_file.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&default.stderr),
+            String::from_utf8_lossy(&from_file.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&default.stdout),
+            String::from_utf8_lossy(&from_file.stdout),
+            "Kubernetes {kubernetes}, KEDA {keda}"
+        );
+        let written = std::fs::read_to_string(&scaled_object).unwrap();
+        assert_eq!(
+            written.contains("tolerance: 0"),
+            kubernetes >= "1.33" && keda >= "2.18",
+            "Kubernetes {kubernetes}, KEDA {keda}: {written}"
+        );
+    }
+}
+
+#[test]
+fn bad_versions_and_tolerances_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let compare = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--compare",
+            "--policy",
+            "examples/policies/checkout.yaml",
+            "--trace",
+            "examples/traces/flash-sale.csv",
+        ];
+        args.extend(extra);
+        let output = ecs_scaler(&args);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let error = compare(&["--kubernetes-version", "one"]);
+    assert!(
+        error.contains("--kubernetes-version") && error.contains("such as 1.33"),
+        "{error}"
+    );
+    let error = compare(&["--keda-version", "1.9"]);
+    assert!(
+        error.contains("--keda-version") && error.contains("such as 2.17 or 2.18"),
+        "{error}"
+    );
+    let error = compare(&[
+        "--kubernetes-version",
+        "1.32",
+        "--hpa-configurable-tolerance",
+    ]);
+    assert!(error.contains("from 1.33"), "{error}");
+    let bad = dir.path().join("so.yaml");
+    std::fs::write(
+        &bad,
+        "kind: ScaledObject\nspec:\n  advanced:\n    horizontalPodAutoscalerConfig:\n      \
+         behavior:\n        scaleUp: {tolerance: 0.05}\n",
+    )
+    .unwrap();
+    let error = compare(&["--scaled-object", bad.to_str().unwrap()]);
+    assert!(
+        error.contains("behavior.scaleUp.tolerance") && error.contains(r#"write "0.05""#),
+        "{error}"
+    );
+    let output = ecs_scaler(&[
+        "import",
+        "--from-dir",
+        "tests/fixtures/import/step-tt-scheduled",
+        "--keda-version",
+        "latest",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--keda-version"));
+}

@@ -90,6 +90,10 @@ pub struct ImportArgs {
     /// Kubernetes version of the cluster: from 1.33 the HPA takes `tolerance: 0`.
     #[arg(long, default_value = "1.35", value_name = "VERSION")]
     pub kubernetes_version: KubernetesVersion,
+    /// KEDA version of the cluster: from 2.18 the ScaledObject takes `tolerance` (default:
+    /// the newest).
+    #[arg(long, default_value = scaled_object::NEWEST_KEDA, value_name = "VERSION")]
+    pub keda_version: scaled_object::KedaVersion,
     /// A directory (`policies/<name>`, `scaledobjects/<name>`, `REPORT.md`) or `-` for every
     /// document on stdout (the report then goes to stderr).
     #[arg(long, default_value = "-", value_name = "DIR|-")]
@@ -152,7 +156,10 @@ fn run_inner(args: &ImportArgs) -> Result<bool, String> {
         }
         (None, None) => return Err("give --from-dir DIR or --cluster NAME".to_owned()),
     };
-    let translation = translate(&input, &args.options())?;
+    let mut translation = translate(&input, &args.options())?;
+    for service in &mut translation.services {
+        scaled_object::apply_keda_version(service, args.kubernetes_version, args.keda_version);
+    }
     notes.extend(translation.notes.iter().cloned());
     if translation.services.is_empty() {
         for note in &notes {

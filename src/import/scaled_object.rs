@@ -1,9 +1,23 @@
 //! The KEDA `ScaledObject` the importer writes (spec C.2): the fields it sets, in the order
-//! KEDA's documentation shows them.
+//! KEDA's documentation shows them, and the one that passes the scaler's decisions through
+//! ([`ScaledObject::pass_through`]), which `simulate --compare` replays by default.
+//!
+//! `tolerance: 0` is written where both ends take it: Kubernetes >= 1.33 (KEP-4951; the API
+//! server keeps it only with the `HPAConfigurableTolerance` gate, on by default from 1.35) and
+//! KEDA >= 2.18, the first whose ScaledObject CRD has the field. Elsewhere the cluster's 10%
+//! tolerance applies, and [`swallowed_steps`] lists the step changes it holds back.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use super::translate::KubernetesVersion;
+use crate::policy::document::{AdjustmentType, Spec};
+use crate::simulate::hpa::{
+    Cluster, DEFAULT_TOLERANCE, FIRST_BAND_VERSION, Hpa, MetricReading, Rules, ToleranceRule,
+};
 
 /// `keda.sh/v1alpha1` `ScaledObject`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,3 +177,266 @@ impl Behavior {
         }
     }
 }
+
+/// Seconds between two polls of the scaler by KEDA, in what the importer writes.
+pub const POLLING_INTERVAL_SECONDS: u32 = 15;
+
+impl ScaledObject {
+    /// What `import` writes for a policy set `name` with capacities in `[min, max]`: the
+    /// scaler's decision as the only trigger, passed through by the HPA (no stabilization,
+    /// rates no decision can exceed, `tolerance` when set); with a minimum of 0, KEDA scales to
+    /// zero as soon as the decision is 0 (`cooldownPeriod: 0`).
+    pub fn pass_through(
+        name: &str,
+        namespace: &str,
+        scaler_address: &str,
+        (min, max): (u32, u32),
+        tolerance: Option<u32>,
+    ) -> Self {
+        Self {
+            api_version: "keda.sh/v1alpha1".to_owned(),
+            kind: "ScaledObject".to_owned(),
+            metadata: ObjectMeta {
+                name: name.to_owned(),
+                namespace: namespace.to_owned(),
+            },
+            spec: ScaledObjectSpec {
+                scale_target_ref: ScaleTargetRef {
+                    api_version: None,
+                    kind: None,
+                    name: name.to_owned(),
+                },
+                polling_interval: POLLING_INTERVAL_SECONDS,
+                cooldown_period: (min == 0).then_some(0),
+                min_replica_count: min,
+                max_replica_count: max,
+                advanced: Advanced {
+                    horizontal_pod_autoscaler_config: HpaConfig {
+                        behavior: Behavior::pass_through(max, tolerance),
+                    },
+                },
+                triggers: vec![Trigger {
+                    kind: "external".to_owned(),
+                    name: Some(EXTERNAL_TRIGGER_NAME.to_owned()),
+                    metric_type: "AverageValue".to_owned(),
+                    metadata: BTreeMap::from([
+                        ("scalerAddress".to_owned(), scaler_address.to_owned()),
+                        ("policy".to_owned(), name.to_owned()),
+                    ]),
+                }],
+            },
+        }
+    }
+
+    /// Removes `tolerance` from both directions (KEDA before 2.18 has no such field).
+    pub fn remove_tolerance(&mut self) {
+        let behavior = &mut self.spec.advanced.horizontal_pod_autoscaler_config.behavior;
+        behavior.scale_up.tolerance = None;
+        behavior.scale_down.tolerance = None;
+    }
+}
+
+/// A KEDA minor version, e.g. `2.18` (a `v` prefix and a patch level are accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KedaVersion {
+    /// Major version.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+}
+
+/// KEDA 2.18: the first ScaledObject CRD with `behavior.*.tolerance`.
+pub const FIRST_KEDA_WITH_TOLERANCE: KedaVersion = KedaVersion {
+    major: 2,
+    minor: 18,
+};
+
+/// The default of `--keda-version`: the newest behaviour (KEDA 2.18 and later take
+/// `tolerance`).
+pub const NEWEST_KEDA: &str = "2.18";
+
+impl KedaVersion {
+    /// Whether its ScaledObject CRD has `tolerance` (KEDA copies it into the HPA).
+    pub fn has_tolerance(self) -> bool {
+        self >= FIRST_KEDA_WITH_TOLERANCE
+    }
+}
+
+impl FromStr for KedaVersion {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim().trim_start_matches('v');
+        let mut parts = trimmed.split('.');
+        let number = |part: Option<&str>| part.and_then(|p| p.parse::<u32>().ok());
+        match (number(parts.next()), number(parts.next())) {
+            (Some(major), Some(minor)) if major >= 2 => Ok(Self { major, minor }),
+            _ => Err(format!(
+                "`{text}`: expected a KEDA 2 version such as 2.17 or 2.18"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for KedaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The `tolerance` to write: 0 where Kubernetes (>= 1.33) and KEDA (>= 2.18) both have the
+/// field, else none.
+pub fn tolerance_field(kubernetes: KubernetesVersion, keda: KedaVersion) -> Option<u32> {
+    (kubernetes >= FIRST_BAND_VERSION && keda.has_tolerance()).then_some(0)
+}
+
+/// How many capacities [`swallowed_steps`] checks per step, from the lowest: twice ECS's quota
+/// of tasks per service (5,000).
+pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
+
+/// For each step of each step policy, the capacities in `[low, high]` at which the cluster's
+/// default 10% tolerance, tested by `rule`, holds back the change the step makes (only the
+/// lowest [`SWALLOWED_STEPS_SCAN`] capacities are checked), e.g. "`out` +1 at 10-29 replicas".
+pub fn swallowed_steps(spec: &Spec, low: u32, high: u32, rule: ToleranceRule) -> Vec<String> {
+    if low > high {
+        return Vec::new();
+    }
+    let hpa = Hpa::new(
+        low.max(1),
+        high.max(1),
+        Rules::scale_up(None, DEFAULT_TOLERANCE),
+        Rules::scale_down(None, DEFAULT_TOLERANCE),
+    )
+    .with_rule(rule);
+    let first = low.max(1);
+    let last = high
+        .max(1)
+        .min(first.saturating_add(SWALLOWED_STEPS_SCAN - 1));
+    let unchecked = if last < high {
+        format!(" (checked up to {last} replicas)")
+    } else {
+        String::new()
+    };
+    let mut out = Vec::new();
+    for policy in &spec.policies {
+        let Some(step) = &policy.step_scaling else {
+            continue;
+        };
+        for adjustment in &step.step_adjustments {
+            let lost: Vec<u32> = (first..=last)
+                .filter(|&current| {
+                    let wanted = crate::engine::step::adjusted_capacity(
+                        step.adjustment_type,
+                        adjustment.scaling_adjustment,
+                        i64::from(current),
+                        step.min_adjustment_magnitude.unwrap_or(0),
+                        spec.behavior.min_adjustment_magnitude_on_scale_in,
+                    )
+                    .clamp(i64::from(low), i64::from(high));
+                    wanted != i64::from(current)
+                        && hpa.propose(
+                            current,
+                            MetricReading::AverageValue {
+                                total: wanted as f64,
+                                target: 1.0,
+                            },
+                        ) == (current, true)
+                })
+                .collect();
+            if lost.is_empty() {
+                continue;
+            }
+            let change = match step.adjustment_type {
+                AdjustmentType::ChangeInCapacity => format!("{:+}", adjustment.scaling_adjustment),
+                AdjustmentType::PercentChangeInCapacity => {
+                    format!("{:+}%", adjustment.scaling_adjustment)
+                }
+                AdjustmentType::ExactCapacity => format!("={}", adjustment.scaling_adjustment),
+            };
+            out.push(format!(
+                "`{}` {change} at {} replicas{unchecked}",
+                policy.policy_name,
+                ranges(&lost)
+            ));
+        }
+    }
+    out
+}
+
+/// `1, 2, 3, 7` as `1-3, 7`.
+fn ranges(values: &[u32]) -> String {
+    let mut parts: Vec<(u32, u32)> = Vec::new();
+    for &value in values {
+        match parts.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(value) => *end = value,
+            _ => parts.push((value, value)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Imports for a KEDA older than 2.18: removes `tolerance` from each ScaledObject and says in
+/// its report which steps the cluster's 10% tolerance then holds back.
+pub fn apply_keda_version(
+    service: &mut super::ServiceImport,
+    kubernetes: KubernetesVersion,
+    keda: KedaVersion,
+) {
+    use super::report::Status;
+    if keda.has_tolerance() {
+        return;
+    }
+    service.scaled_object.remove_tolerance();
+    let spec = &service.policy_set.spec;
+    let (low, high) = super::translate::envelope(spec);
+    let rule = Cluster::new(kubernetes).rule();
+    let mut losses = Vec::new();
+    let lost = swallowed_steps(spec, low, high, rule);
+    if !lost.is_empty() {
+        losses.push(format!("step changes lost: {}", lost.join("; ")));
+    }
+    if spec.policies.iter().any(|p| p.target_tracking.is_some())
+        || !spec.scheduled_actions.is_empty()
+    {
+        losses.push(format!(
+            "any target tracking or scheduled change of D {} 10% of the current replicas",
+            match rule {
+                ToleranceRule::Distance => "within",
+                ToleranceRule::Band => "within (and exactly at)",
+            }
+        ));
+    }
+    let status = if losses.is_empty() {
+        Status::Exact
+    } else {
+        Status::Approximate(format!(
+            "KEDA {keda} has no `tolerance` (KEDA 2.18+), so the cluster's 10% tolerance \
+             applies (Kubernetes {kubernetes}): {}",
+            losses.join("; ")
+        ))
+    };
+    service.report.replace(
+        TOLERANCE_SETTING,
+        format!(
+            "not set: KEDA {keda}'s ScaledObject has no `tolerance`; the cluster's 10% \
+             tolerance applies to the scaler's decision"
+        ),
+        status,
+    );
+}
+
+/// The report's setting for the HPA tolerance.
+pub const TOLERANCE_SETTING: &str = "HPA tolerance (10% by default)";
+
+#[cfg(test)]
+mod tests;

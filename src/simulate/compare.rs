@@ -21,16 +21,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::TracePoint;
-use super::hpa::{Activation, Behavior, Hpa, MetricReading, Rules};
+use super::hpa::{Activation, Behavior, Cluster, Hpa, MetricReading};
 use crate::capacity::CapacityObservation;
 use crate::controller::Runtime;
+use crate::import::scaled_object::{self, KedaVersion, ScaledObject};
 use crate::policy::CompiledPolicySet;
 use crate::policy::compiled::PolicyKind;
 
 /// Granularity of the simulated clock, in seconds.
 pub const RESOLUTION_SECONDS: i64 = 5;
 
-/// The KEDA and HPA settings of the EKS pipeline, usually read from a ScaledObject.
+/// The KEDA and HPA settings of the EKS pipeline, read from a ScaledObject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EksSettings {
     /// `minReplicaCount` (the HPA's minimum is `max(it, 1)`).
@@ -41,43 +42,68 @@ pub struct EksSettings {
     pub polling_interval: i64,
     /// `cooldownPeriod`, seconds.
     pub cooldown_period: i64,
-    /// `advanced.horizontalPodAutoscalerConfig.behavior`.
+    /// `advanced.horizontalPodAutoscalerConfig.behavior`, as KEDA passes it to the HPA.
     pub behavior: Behavior,
-    /// The cluster's default tolerance, for directions without `tolerance`.
-    pub default_tolerance: f64,
+    /// The ScaledObject's `cpu` and `memory` triggers, which the HPA computes itself.
+    pub resource_triggers: Vec<ResourceTrigger>,
+    /// The cluster's HPA controller: its tolerance test and whether it keeps `tolerance`.
+    pub cluster: Cluster,
     /// HPA sync period, seconds.
     pub sync_period: i64,
     /// Seconds before a new pod counts as running.
     pub pod_start_delay: i64,
+    /// What of the ScaledObject the cluster or KEDA drops, or the comparison leaves out.
+    pub notes: Vec<String>,
+}
+
+/// A KEDA `cpu` or `memory` trigger with a `Utilization` target: the HPA proposes
+/// `ceil(replicas * utilization / value)`, reading the utilization from the trace metric named
+/// like the resource (`cpu`, `memory`; percent of the pods' requests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceTrigger {
+    /// The trigger's name (or its type when it has none).
+    pub name: String,
+    /// `cpu` or `memory`: also the trace metric it reads.
+    pub resource: String,
+    /// `metadata.value`: the target utilization, percent.
+    pub target: f64,
 }
 
 impl EksSettings {
-    /// What `ecs-scaler import` writes for `set`: the envelope of its capacities and a behavior
-    /// that passes decisions through (no stabilization, permissive rates, tolerance 0).
-    pub fn pass_through(set: &CompiledPolicySet) -> Self {
-        let (min, max) = envelope(set);
-        Self {
-            min_replica_count: min,
-            max_replica_count: max,
-            polling_interval: 15,
-            cooldown_period: 300,
-            behavior: serde_json::from_value(serde_json::json!({
-                "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "tolerance": 0,
-                            "policies": [{"type": "Pods", "value": 1000, "periodSeconds": 15}]},
-                "scaleDown": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "tolerance": 0,
-                              "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
-            }))
-            .unwrap_or_default(),
-            default_tolerance: super::hpa::DEFAULT_TOLERANCE,
-            sync_period: 15,
-            pod_start_delay: 0,
-        }
+    /// The ScaledObject `ecs-scaler import` writes for `set` on this cluster and KEDA version
+    /// ([`ScaledObject::pass_through`]), read as `--scaled-object` reads a file.
+    pub fn imported(
+        set: &CompiledPolicySet,
+        cluster: Cluster,
+        keda: KedaVersion,
+    ) -> Result<Self, String> {
+        let object = ScaledObject::pass_through(
+            &set.id.name,
+            &set.id.namespace,
+            crate::import::translate::DEFAULT_SCALER_ADDRESS,
+            envelope(set),
+            scaled_object::tolerance_field(cluster.version, keda),
+        );
+        let value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+        Self::from_value(&value, cluster, keda)
     }
 
     /// Reads a ScaledObject (YAML or JSON); absent fields keep KEDA's defaults.
-    pub fn from_scaled_object(text: &str, set: &CompiledPolicySet) -> Result<Self, String> {
+    pub fn from_scaled_object(
+        text: &str,
+        cluster: Cluster,
+        keda: KedaVersion,
+    ) -> Result<Self, String> {
         let value: serde_json::Value =
             serde_saphyr::from_str(text).map_err(|e| format!("invalid ScaledObject YAML: {e}"))?;
+        Self::from_value(&value, cluster, keda)
+    }
+
+    fn from_value(
+        value: &serde_json::Value,
+        cluster: Cluster,
+        keda: KedaVersion,
+    ) -> Result<Self, String> {
         if value.get("kind").and_then(|k| k.as_str()) != Some("ScaledObject") {
             return Err("kind: expected ScaledObject".to_owned());
         }
@@ -93,32 +119,136 @@ impl EksSettings {
                 }),
             }
         };
-        let behavior = match spec.pointer("/advanced/horizontalPodAutoscalerConfig/behavior") {
+        const BEHAVIOR: &str = "spec.advanced.horizontalPodAutoscalerConfig.behavior";
+        let mut behavior = match spec.pointer("/advanced/horizontalPodAutoscalerConfig/behavior") {
             None | Some(serde_json::Value::Null) => Behavior::default(),
-            Some(b) => serde_json::from_value(b.clone()).map_err(|e| {
-                format!("spec.advanced.horizontalPodAutoscalerConfig.behavior: {e}")
+            Some(b) => serde_path_to_error::deserialize(b).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." {
+                    format!("{BEHAVIOR}: {}", e.inner())
+                } else {
+                    format!("{BEHAVIOR}.{path}: {}", e.inner())
+                }
             })?,
         };
-        let (_, max) = envelope(set);
+        let mut notes = Vec::new();
+        let has_tolerance = [&behavior.scale_up, &behavior.scale_down]
+            .iter()
+            .any(|rules| rules.as_ref().is_some_and(|r| r.tolerance.is_some()));
+        if has_tolerance && !keda.has_tolerance() {
+            notes.push(format!(
+                "KEDA {keda}'s ScaledObject has no `tolerance` (KEDA 2.18+): the HPA applies the \
+                 cluster's 10% tolerance"
+            ));
+            for rules in [&mut behavior.scale_up, &mut behavior.scale_down]
+                .into_iter()
+                .flatten()
+            {
+                rules.tolerance = None;
+            }
+        } else if has_tolerance && !cluster.keeps_tolerance_field() {
+            notes.push(format!(
+                "Kubernetes {} drops `tolerance` without the HPAConfigurableTolerance feature \
+                 gate (from 1.33; on by default from 1.35): the HPA applies the cluster's 10% \
+                 tolerance",
+                cluster.version
+            ));
+        }
+        let resource_triggers = resource_triggers(&spec, &mut notes)?;
         let to_u32 = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Self {
             min_replica_count: to_u32(number("/minReplicaCount", 0)?),
-            max_replica_count: to_u32(number("/maxReplicaCount", i64::from(max.max(100)))?),
+            max_replica_count: to_u32(number("/maxReplicaCount", 100)?),
             polling_interval: number("/pollingInterval", 30)?.max(1),
             cooldown_period: number("/cooldownPeriod", 300)?,
             behavior,
-            ..Self::pass_through(set)
+            resource_triggers,
+            cluster,
+            sync_period: 15,
+            pod_start_delay: 0,
+            notes,
         })
     }
 
     fn hpa(&self) -> Hpa {
-        Hpa::new(
+        self.cluster.hpa(
             self.min_replica_count.max(1),
             self.max_replica_count,
-            Rules::scale_up(self.behavior.scale_up.as_ref(), self.default_tolerance),
-            Rules::scale_down(self.behavior.scale_down.as_ref(), self.default_tolerance),
+            &self.behavior,
         )
     }
+
+    /// The trace metrics the resource triggers read besides the policy set's: `cpu`, `memory`.
+    pub fn extra_metrics(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for trigger in &self.resource_triggers {
+            if !names.contains(&trigger.resource.as_str()) {
+                names.push(&trigger.resource);
+            }
+        }
+        names
+    }
+}
+
+/// The `cpu` and `memory` triggers of a ScaledObject's `spec`; other triggers than the
+/// scaler's (`external`, `external-push`) are noted as left out.
+fn resource_triggers(
+    spec: &serde_json::Value,
+    notes: &mut Vec<String>,
+) -> Result<Vec<ResourceTrigger>, String> {
+    let mut out = Vec::new();
+    let triggers = spec
+        .get("triggers")
+        .and_then(|t| t.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, trigger) in triggers.iter().enumerate() {
+        let kind = trigger.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let name = trigger
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or(kind)
+            .to_owned();
+        match kind {
+            "external" | "external-push" => {}
+            "cpu" | "memory" => {
+                let metric_type = trigger
+                    .get("metricType")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("Utilization");
+                if metric_type != "Utilization" {
+                    notes.push(format!(
+                        "trigger `{name}`: a {kind} target of type {metric_type} is left out \
+                         (the trace gives utilization in percent)"
+                    ));
+                    continue;
+                }
+                let value = trigger.pointer("/metadata/value");
+                let target = value
+                    .and_then(|v| match v {
+                        serde_json::Value::String(text) => text.trim().parse::<f64>().ok(),
+                        other => other.as_f64(),
+                    })
+                    .filter(|t| t.is_finite() && *t > 0.0)
+                    .ok_or_else(|| {
+                        format!(
+                            "spec.triggers[{i}].metadata.value: expected the target utilization \
+                             in percent (a number > 0, such as \"70\"), found {}",
+                            value.map_or_else(|| "nothing".to_owned(), ToString::to_string)
+                        )
+                    })?;
+                out.push(ResourceTrigger {
+                    name,
+                    resource: kind.to_owned(),
+                    target,
+                });
+            }
+            other => notes.push(format!(
+                "trigger `{name}` of type `{other}` is left out of the comparison"
+            )),
+        }
+    }
+    Ok(out)
 }
 
 /// The lowest minimum and highest maximum over the scalable target and its scheduled actions.
@@ -161,6 +291,19 @@ pub struct Deviation {
     pub scale_out_lags_seconds: Vec<Option<i64>>,
     /// HPA syncs where the tolerance kept a change from happening.
     pub steps_lost_to_tolerance: u32,
+    /// Those syncs: when, the replicas kept and the replicas asked for.
+    pub steps_lost: Vec<LostStep>,
+}
+
+/// A change the HPA's tolerance held back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LostStep {
+    /// The HPA sync.
+    pub time: DateTime<Utc>,
+    /// The replicas it kept.
+    pub replicas: u32,
+    /// The replicas the metric asked for.
+    pub wanted: u32,
 }
 
 /// The result of a comparison.
@@ -173,6 +316,8 @@ pub struct Comparison {
     pub eks: Deviation,
     /// The naive migration against ECS, when it applies.
     pub naive: Option<Deviation>,
+    /// What of the ScaledObject the cluster or KEDA drops, or the comparison leaves out.
+    pub notes: Vec<String>,
     /// One line: does EKS reproduce ECS?
     pub verdict: String,
 }
@@ -249,6 +394,14 @@ pub fn compare(
     };
     let mut eks_desired = initial;
     let mut eks_hpa = eks.hpa();
+    let extra = eks.extra_metrics();
+    let resource_metrics: Vec<(usize, f64)> = eks
+        .resource_triggers
+        .iter()
+        .filter_map(|trigger| {
+            super::metric_index(&set, &extra, &trigger.resource).map(|i| (i, trigger.target))
+        })
+        .collect();
     let mut eks_keda = Activation::new(
         eks.min_replica_count,
         eks.polling_interval,
@@ -259,6 +412,7 @@ pub fn compare(
     let triggers = naive_triggers(&set);
     let naive_settings = EksSettings {
         behavior: Behavior::default(),
+        resource_triggers: Vec::new(),
         min_replica_count: set.min_capacity,
         max_replica_count: set.max_capacity,
         polling_interval: 30,
@@ -267,22 +421,26 @@ pub fn compare(
     let mut naive_hpa = naive_settings.hpa();
     let mut naive_keda = Activation::new(set.min_capacity, 30, 300, t0);
     let mut naive = initial;
-    let mut latest: Vec<Option<f64>> = vec![None; set.metrics.len()];
+    let mut latest: Vec<Option<f64>> = vec![None; set.metrics.len() + extra.len()];
 
     // The HPA's clock is independent of the scaler's: it syncs half a period out of phase.
     let hpa_phase = (eks.sync_period / 2 / RESOLUTION_SECONDS) * RESOLUTION_SECONDS;
     let mut next_point = 0;
     let mut rows = Vec::new();
-    let mut eks_lost = 0;
-    let mut naive_lost = 0;
+    let mut eks_lost = Vec::new();
+    let mut naive_lost = Vec::new();
     let mut samples: Vec<(u32, u32, u32)> = Vec::new();
     let mut t = t0;
     while t <= end {
         while let Some(point) = trace.get(next_point).filter(|p| p.at.timestamp() <= t) {
-            ecs_runtime.record(point.metric, point.at, point.value, ecs);
-            let running = eks_log.running(t, eks.pod_start_delay);
-            eks_runtime.record(point.metric, point.at, point.value, running);
-            latest[point.metric] = Some(point.value);
+            if point.metric < set.metrics.len() {
+                ecs_runtime.record(point.metric, point.at, point.value, ecs);
+                let running = eks_log.running(t, eks.pod_start_delay);
+                eks_runtime.record(point.metric, point.at, point.value, running);
+            }
+            if let Some(slot) = latest.get_mut(point.metric) {
+                *slot = Some(point.value);
+            }
             next_point += 1;
         }
         if (t - t0) % step == 0 {
@@ -295,15 +453,27 @@ pub fn compare(
             eks_desired = eks_runtime.evaluate(observation(running), at(t)).desired;
         }
         if (t - t0 - hpa_phase) % eks.sync_period == 0 {
-            let sync = eks_hpa.sync(
-                t,
-                eks_replicas,
-                &[MetricReading::AverageValue {
-                    total: f64::from(eks_desired),
-                    target: 1.0,
-                }],
-            );
-            eks_lost += u32::from(sync.lost_to_tolerance);
+            let decision = MetricReading::AverageValue {
+                total: f64::from(eks_desired),
+                target: 1.0,
+            };
+            let mut readings = vec![decision];
+            readings.extend(resource_metrics.iter().map(|&(metric, target)| {
+                latest[metric].map_or(MetricReading::Unavailable, |value| MetricReading::Ratio {
+                    value,
+                    target,
+                })
+            }));
+            let sync = eks_hpa.sync(t, eks_replicas, &readings);
+            // A step of the scaler's decision lost, not one of a resource trigger.
+            let decision_held = eks_hpa.propose(eks_replicas, decision).1;
+            if sync.lost_to_tolerance && decision_held {
+                eks_lost.push(LostStep {
+                    time: at(t),
+                    replicas: eks_replicas,
+                    wanted: eks_desired,
+                });
+            }
             eks_replicas = sync.replicas;
             if !triggers.is_empty() {
                 let readings: Vec<MetricReading> = triggers
@@ -324,7 +494,13 @@ pub fn compare(
                     })
                     .collect();
                 let sync = naive_hpa.sync(t, naive, &readings);
-                naive_lost += u32::from(sync.lost_to_tolerance);
+                if let Some(wanted) = sync.held_back {
+                    naive_lost.push(LostStep {
+                        time: at(t),
+                        replicas: naive,
+                        wanted,
+                    });
+                }
                 naive = sync.replicas;
             }
         }
@@ -351,10 +527,21 @@ pub fn compare(
     let eks_deviation = deviation(&samples, |s| s.1, eks_lost);
     let naive_deviation = (!triggers.is_empty()).then(|| deviation(&samples, |s| s.2, naive_lost));
     let verdict = verdict(&eks_deviation, eks);
+    let mut notes = eks.notes.clone();
+    for (trigger, (metric, _)) in eks.resource_triggers.iter().zip(&resource_metrics) {
+        if !trace.iter().any(|p| p.metric == *metric) {
+            notes.push(format!(
+                "trigger `{}` reads the trace metric `{}`, which has no value: the HPA never \
+                 scales down while a metric fails",
+                trigger.name, trigger.resource
+            ));
+        }
+    }
     Comparison {
         rows,
         eks: eks_deviation,
         naive: naive_deviation,
+        notes,
         verdict,
     }
 }
@@ -362,7 +549,7 @@ pub fn compare(
 fn deviation(
     samples: &[(u32, u32, u32)],
     pick: impl Fn(&(u32, u32, u32)) -> u32,
-    lost: u32,
+    lost: Vec<LostStep>,
 ) -> Deviation {
     let minutes_per_sample = RESOLUTION_SECONDS as f64 / 60.0;
     let mut result = Deviation {
@@ -370,7 +557,8 @@ fn deviation(
         replica_minutes_over: 0.0,
         replica_minutes_under: 0.0,
         scale_out_lags_seconds: Vec::new(),
-        steps_lost_to_tolerance: lost,
+        steps_lost_to_tolerance: u32::try_from(lost.len()).unwrap_or(u32::MAX),
+        steps_lost: lost,
     };
     for (i, sample) in samples.iter().enumerate() {
         let (reference, other) = (sample.0, pick(sample));
@@ -402,7 +590,7 @@ fn verdict(eks: &Deviation, settings: &EksSettings) -> String {
         .unwrap_or(0);
     if eks.steps_lost_to_tolerance > 0 {
         format!(
-            "DEVIATES: the HPA tolerance swallowed {} step(s); set behavior tolerance 0 (Kubernetes >= 1.33 with HPAConfigurableTolerance)",
+            "DEVIATES: the HPA tolerance swallowed {} step(s); set behavior tolerance 0 (Kubernetes >= 1.35, or 1.33-1.34 with the HPAConfigurableTolerance feature gate; KEDA >= 2.18)",
             eks.steps_lost_to_tolerance
         )
     } else if worst > allowed {
@@ -463,6 +651,9 @@ pub fn render(comparison: &Comparison, format: super::Format) -> String {
                 None => text
                     .push_str("naive KEDA triggers: no built-in equivalent (step scaling only)\n"),
             }
+            for note in &comparison.notes {
+                let _ = writeln!(text, "note: {note}");
+            }
             let _ = writeln!(text, "verdict: {}", comparison.verdict);
             text
         }
@@ -476,8 +667,30 @@ pub fn summary(name: &str, deviation: &Deviation) -> String {
         .iter()
         .map(|lag| lag.map_or_else(|| "never".to_owned(), |s| format!("{s}s")))
         .collect();
+    const LISTED: usize = 5;
+    let mut held: Vec<String> = deviation
+        .steps_lost
+        .iter()
+        .take(LISTED)
+        .map(|step| {
+            format!(
+                "{} {} -> {}",
+                step.time.format("%Y-%m-%dT%H:%M:%SZ"),
+                step.replicas,
+                step.wanted
+            )
+        })
+        .collect();
+    if deviation.steps_lost.len() > LISTED {
+        held.push(format!("{} more", deviation.steps_lost.len() - LISTED));
+    }
+    let held = if held.is_empty() {
+        String::new()
+    } else {
+        format!(" (held: {})", held.join(", "))
+    };
     format!(
-        "{name}: max diff {} replicas, {:.1} replica-minutes over, {:.1} under, scale-out lags [{}], {} step(s) lost to tolerance\n",
+        "{name}: max diff {} replicas, {:.1} replica-minutes over, {:.1} under, scale-out lags [{}], {} step(s) lost to tolerance{held}\n",
         deviation.max_abs_diff,
         deviation.replica_minutes_over,
         deviation.replica_minutes_under,

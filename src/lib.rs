@@ -36,6 +36,7 @@ pub mod http;
 pub mod import;
 pub mod kubernetes;
 pub mod policy;
+pub mod push_auth;
 pub mod registry;
 pub mod serve;
 pub mod simulate;

@@ -10,9 +10,9 @@
 //! namespace and name. So RBAC decides, with `resourceNames` narrowing a Role to one policy set.
 //!
 //! Both answers are cached ([`TtlCache`]), accepted and refused alike, keyed by the token's
-//! SHA-256 (never the token): identities for [`ReviewTtls::authenticated`] (a token that
-//! expires sooner is refused by the API server at the next review), refusals for
-//! [`ReviewTtls::rejected`]. A push thus costs no API call in the steady state. When the API
+//! SHA-256 (never the token): identities for [`ReviewTtls::authenticated`], but not past the
+//! token's own expiry (the `exp` claim of a JWT, read only once the API server has accepted
+//! the token, so the claim is genuine), refusals for [`ReviewTtls::rejected`]. A push thus costs no API call in the steady state. When the API
 //! server fails or does not answer within [`super::API_CALL_TIMEOUT`], a token that is not
 //! cached is refused with 503 (nothing is cached), while cached answers are served until they
 //! expire. Nothing of a review (token, hash, body) is logged: only that it failed, and why the
@@ -184,7 +184,11 @@ impl ClusterAuthorizer {
         let (identity, ttl) = match (status.authenticated, status.user) {
             (Some(true), Some(user)) if audience_ok => (
                 Identity::Authenticated(Arc::new(user)),
-                self.ttls.authenticated,
+                identity_ttl(
+                    token,
+                    self.ttls.authenticated,
+                    chrono::Utc::now().timestamp(),
+                ),
             ),
             (Some(true), _) => {
                 debug!(audience = %self.audience, "Push token refused: not for this audience.");
@@ -256,6 +260,32 @@ impl ClusterAuthorizer {
         lock(&self.decisions).insert(key, allowed, now + ttl, now);
         Ok(allowed)
     }
+}
+
+/// How long an accepted token's identity may be kept: `ttl`, but not past the token's `exp`
+/// claim when it is a JWT with one (`now_unix` and `exp` in seconds since the epoch).
+fn identity_ttl(token: &str, ttl: Duration, now_unix: i64) -> Duration {
+    match jwt_expiry(token) {
+        Some(exp) => {
+            let remaining = u64::try_from(exp.saturating_sub(now_unix)).unwrap_or(0);
+            ttl.min(Duration::from_secs(remaining))
+        }
+        None => ttl,
+    }
+}
+
+/// The `exp` claim of a JWT (not verified: the API server did that), if it has one.
+fn jwt_expiry(token: &str) -> Option<i64> {
+    use base64::Engine;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        exp: Option<i64>,
+    }
+    let payload = token.split('.').nth(1)?.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Claims>(&bytes).ok()?.exp
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -310,3 +310,64 @@ async fn the_caches_are_bounded() {
     assert_eq!(super::lock(&auth.identities).len(), 2);
     assert!(!hex("a").is_empty());
 }
+
+/// A JWT-shaped token whose payload has `exp` (the signature is the API server's business).
+fn jwt(exp: i64) -> String {
+    use base64::Engine;
+    let payload = json!({"aud": ["ecs-scaler"], "exp": exp, "sub": USER}).to_string();
+    format!(
+        "eyJhbGciOiJSUzI1NiJ9.{}.c2lnbmF0dXJl",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+    )
+}
+
+#[test]
+fn an_identity_is_not_kept_past_the_tokens_expiry() {
+    let ttl = Duration::from_secs(120);
+    let now = 1_800_000_000;
+    assert_eq!(
+        identity_ttl(&jwt(now + 30), ttl, now),
+        Duration::from_secs(30)
+    );
+    assert_eq!(identity_ttl(&jwt(now + 3600), ttl, now), ttl);
+    assert_eq!(identity_ttl(&jwt(now - 5), ttl, now), Duration::ZERO);
+    assert_eq!(
+        identity_ttl(TOKEN, ttl, now),
+        ttl,
+        "not a JWT with exp: the TTL"
+    );
+    assert_eq!(identity_ttl("opaque", ttl, now), ttl);
+    assert_eq!(identity_ttl("a.%%%.c", ttl, now), ttl);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_expiring_soon_is_reviewed_again_when_it_expires() {
+    let (auth, mut handle) = authorizer();
+    let token = jwt(chrono::Utc::now().timestamp() + 30);
+    let push = Access::push("shop", "web");
+    let task = start(&auth, &token, push.clone());
+    let call = testing::next(&mut handle).await;
+    assert_eq!(call.body["spec"]["token"], token.as_str());
+    call.reply(201, &authenticated(&["ecs-scaler"]));
+    subject_access_review(&mut handle)
+        .await
+        .0
+        .reply(201, &access_review(true));
+    assert_eq!(task.await.unwrap(), Ok(()));
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        auth.authorize(&token, &push).await,
+        Ok(()),
+        "cached before exp"
+    );
+    // Past exp the API server is asked again (and now says it has expired).
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let task = start(&auth, &token, push);
+    testing::next(&mut handle)
+        .await
+        .reply(201, &token_review_status(&json!({"authenticated": false})));
+    assert_eq!(
+        task.await.unwrap(),
+        Err(Denial::Unauthenticated(INVALID_TOKEN))
+    );
+}

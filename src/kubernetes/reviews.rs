@@ -17,6 +17,11 @@
 //! cached is refused with 503 (nothing is cached), while cached answers are served until they
 //! expire. Nothing of a review (token, hash, body) is logged: only that it failed, and why the
 //! API call did.
+//!
+//! Any client can make the scaler send a TokenReview (one per new token), so at most
+//! [`DEFAULT_MAX_IN_FLIGHT`] reviews are in flight at once; more wait their turn. A flood of
+//! made-up tokens thus costs the API server a bounded number of concurrent calls, and cached
+//! tokens are never held up by it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,6 +44,9 @@ pub const DEFAULT_AUDIENCE: &str = "ecs-scaler";
 
 /// Answers remembered at most, per cache (identities, and access decisions).
 pub const DEFAULT_CACHE_ENTRIES: usize = 4096;
+
+/// Reviews sent to the API server at once, at most.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 
 /// How long review answers are remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +96,7 @@ pub struct ClusterAuthorizer {
     ttls: ReviewTtls,
     identities: Mutex<TtlCache<TokenHash, Identity>>,
     decisions: Mutex<TtlCache<(TokenHash, Access), bool>>,
+    in_flight: tokio::sync::Semaphore,
     api_calls: AtomicU64,
     cache_hits: AtomicU64,
 }
@@ -101,6 +110,7 @@ impl ClusterAuthorizer {
             ttls: ReviewTtls::default(),
             identities: Mutex::new(TtlCache::new(DEFAULT_CACHE_ENTRIES)),
             decisions: Mutex::new(TtlCache::new(DEFAULT_CACHE_ENTRIES)),
+            in_flight: tokio::sync::Semaphore::new(DEFAULT_MAX_IN_FLIGHT),
             api_calls: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
         }
@@ -118,6 +128,13 @@ impl ClusterAuthorizer {
     pub fn with_cache_entries(mut self, entries: usize) -> Self {
         self.identities = Mutex::new(TtlCache::new(entries));
         self.decisions = Mutex::new(TtlCache::new(entries));
+        self
+    }
+
+    /// With at most `reviews` reviews in flight at once (at least one).
+    #[must_use]
+    pub fn with_max_in_flight(mut self, reviews: usize) -> Self {
+        self.in_flight = tokio::sync::Semaphore::new(reviews.max(1));
         self
     }
 
@@ -164,6 +181,7 @@ impl ClusterAuthorizer {
             },
             ..TokenReview::default()
         };
+        let _turn = self.in_flight.acquire().await;
         self.api_calls.fetch_add(1, Ordering::Relaxed);
         let answer = super::bounded(
             Api::<TokenReview>::all(self.client.clone()).create(&PostParams::default(), &review),
@@ -237,6 +255,7 @@ impl ClusterAuthorizer {
             },
             ..SubjectAccessReview::default()
         };
+        let _turn = self.in_flight.acquire().await;
         self.api_calls.fetch_add(1, Ordering::Relaxed);
         let answer = super::bounded(
             Api::<SubjectAccessReview>::all(self.client.clone())

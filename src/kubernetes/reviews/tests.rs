@@ -371,3 +371,40 @@ async fn a_token_expiring_soon_is_reviewed_again_when_it_expires() {
         Err(Denial::Unauthenticated(INVALID_TOKEN))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn reviews_in_flight_are_bounded_and_cached_tokens_do_not_wait() {
+    let (client, mut handle) = testing::client();
+    let auth = Arc::new(
+        ClusterAuthorizer::new(client, DEFAULT_AUDIENCE)
+            .with_max_in_flight(1)
+            .with_ttls(ReviewTtls {
+                rejected: Duration::from_secs(600),
+                ..ReviewTtls::default()
+            }),
+    );
+    let push = Access::push("shop", "web");
+    let cached = start(&auth, "known", push.clone());
+    testing::next(&mut handle)
+        .await
+        .reply(201, &token_review_status(&json!({"authenticated": false})));
+    assert!(cached.await.unwrap().is_err());
+
+    // Two new tokens at once: the second review waits for the first to be answered.
+    let first = start(&auth, "made-up-1", push.clone());
+    let second = start(&auth, "made-up-2", push.clone());
+    let call = testing::next(&mut handle).await;
+    let waiting = tokio::time::timeout(Duration::from_secs(1), handle.next_request()).await;
+    assert!(
+        waiting.is_err(),
+        "a second review was sent while one is in flight"
+    );
+    // A cached token is answered meanwhile.
+    assert!(auth.authorize("known", &push).await.is_err());
+    call.reply(201, &token_review_status(&json!({"authenticated": false})));
+    testing::next(&mut handle)
+        .await
+        .reply(201, &token_review_status(&json!({"authenticated": false})));
+    assert!(first.await.unwrap().is_err() && second.await.unwrap().is_err());
+    assert_eq!(auth.stats().api_calls, 3);
+}

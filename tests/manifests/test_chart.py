@@ -369,6 +369,11 @@ def test_push_auth_values_reach_the_flags():
     assert used <= _serve_flags(), used - _serve_flags()
     with pytest.raises(helm.HelmError, match="pushAuth"):
         render({"pushAuth": {"requried": False}})
+    # The notes say what a push needs.
+    assert "audience ecs-scaler" in notes() and "scalingpolicysets/metrics" in notes()
+    assert "not authenticated" in notes({"pushAuth": {"required": False}})
+    assert "not authenticated" in notes(FILES_VALUES)
+    assert "the Secret push-tokens (key tokens.yaml)" in notes({"pushAuth": {"tokensSecret": "push-tokens"}})
 
 
 def test_chart_rbac_lets_the_scaler_review_push_tokens():

@@ -141,9 +141,11 @@ fn denied(denial: &Denial, access: &Access) -> Response {
     match denial {
         Denial::Unauthenticated(_) => {
             debug!(%access, reason = %message, "Request refused: not authenticated.");
-            let challenge = HeaderValue::from_static(r#"Bearer realm="ecs-scaler""#);
             let mut response = error(StatusCode::UNAUTHORIZED, message);
-            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+            if let Some(challenge) = denial.challenge() {
+                let challenge = HeaderValue::from_static(challenge);
+                response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+            }
             response
         }
         Denial::Forbidden { .. } => {

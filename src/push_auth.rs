@@ -148,6 +148,25 @@ pub enum Denial {
 pub const MISSING_TOKEN: &str = "a bearer token is required: send `Authorization: Bearer <token>`";
 /// The message of a 401 for a credential that is not accepted.
 pub const INVALID_TOKEN: &str = "the bearer token is not valid for this scaler";
+/// The message of a 401 for an `Authorization` header that is not a bearer token.
+pub const MALFORMED_TOKEN: &str = "the Authorization header is not `Bearer <token>`";
+
+impl Denial {
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750: no error code when no credential
+    /// was sent, `invalid_request` for a malformed one, `invalid_token` for one not accepted).
+    pub fn challenge(&self) -> Option<&'static str> {
+        match self {
+            Denial::Unauthenticated(MISSING_TOKEN) => Some(r#"Bearer realm="ecs-scaler""#),
+            Denial::Unauthenticated(MALFORMED_TOKEN) => {
+                Some(r#"Bearer realm="ecs-scaler", error="invalid_request""#)
+            }
+            Denial::Unauthenticated(_) => {
+                Some(r#"Bearer realm="ecs-scaler", error="invalid_token""#)
+            }
+            Denial::Forbidden { .. } | Denial::Unavailable(_) => None,
+        }
+    }
+}
 
 /// The bearer token of a request: `Ok(None)` without an `Authorization` header, a 401 for a
 /// header that is not `Bearer <token>`.
@@ -155,7 +174,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Denial> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = Denial::Unauthenticated("the Authorization header is not `Bearer <token>`");
+    let malformed = Denial::Unauthenticated(MALFORMED_TOKEN);
     let value = value.to_str().map_err(|_| malformed.clone())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(|| malformed.clone())?;
     let token = token.trim();

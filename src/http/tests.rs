@@ -330,26 +330,26 @@ mod guarded {
     #[tokio::test]
     async fn a_push_without_a_valid_token_is_401_with_a_bearer_challenge() {
         let app = guarded_app(token_file(), PushRateLimit::default());
-        for (authorization, message) in [
+        for (authorization, challenge, message) in [
             (
                 None,
+                r#"Bearer realm="ecs-scaler""#,
                 "a bearer token is required: send `Authorization: Bearer <token>`",
             ),
             (
                 Some("Bearer not-a-listed-token"),
+                r#"Bearer realm="ecs-scaler", error="invalid_token""#,
                 "the bearer token is not valid for this scaler",
             ),
             (
                 Some("Basic Y2hlY2tvdXQ6cHVzaGVy"),
+                r#"Bearer realm="ecs-scaler", error="invalid_request""#,
                 "the Authorization header is not `Bearer <token>`",
             ),
         ] {
             let (status, headers, body) = request(&app, Method::PUT, PUSH, authorization).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-            assert_eq!(
-                headers["www-authenticate"], r#"Bearer realm="ecs-scaler""#,
-                "{authorization:?}"
-            );
+            assert_eq!(headers["www-authenticate"], challenge, "{authorization:?}");
             assert_eq!(error_of(&body), message);
         }
     }

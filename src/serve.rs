@@ -220,6 +220,8 @@ impl Server {
         config: ServeConfig,
         cluster: Option<kube::Client>,
     ) -> Result<Self, ServeError> {
+        // First, so that a bad token file stops the start before anything runs.
+        let push_auth = push_auth(&config, cluster.as_ref())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let source_description = match &config.policies {
             Some(dir) => format!("policy directory {}", dir.display()),
@@ -258,7 +260,6 @@ impl Server {
                 );
             }
         }
-        let push_auth = push_auth(&config, cluster.as_ref())?;
         if let Some(client) = cluster {
             start_cluster_store(client, &registry);
         } else {

@@ -236,6 +236,7 @@ fn run_ecs_server(policy_sets: usize, data_minutes: usize) {
             tick: Duration::from_secs(10),
             reload_interval: Duration::from_secs(5),
             limits: Default::default(),
+            push: Default::default(),
             tls: None,
         })
         .await

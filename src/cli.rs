@@ -104,6 +104,21 @@ pub struct ServeArgs {
     /// idles, or takes over 10 s to send a request's headers, is closed.
     #[arg(long, default_value_t = crate::http::server::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_http_connections: usize,
+    /// File of the tokens that may push, as SHA-256 hashes, each with the policy sets it may
+    /// push to; reloaded when it changes. Without it pushes are not authenticated, except under
+    /// --kubernetes (TokenReview and SubjectAccessReview).
+    #[arg(long, value_name = "FILE")]
+    pub push_tokens: Option<PathBuf>,
+    /// Under --kubernetes, the audience a push's service-account token must have.
+    #[arg(long, default_value = crate::kubernetes::reviews::DEFAULT_AUDIENCE, value_name = "AUDIENCE")]
+    pub push_token_audience: String,
+    /// Under --kubernetes, accept pushes and decision reads without a token.
+    #[arg(long, requires = "kubernetes", conflicts_with = "push_tokens")]
+    pub unauthenticated_pushes: bool,
+    /// Pushes per second accepted for one metric of a policy set, in bursts of as many; more
+    /// are answered 429 with Retry-After.
+    #[arg(long, default_value_t = crate::push_auth::rate::DEFAULT_PUSHES_PER_SECOND, value_name = "N")]
+    pub push_rate_limit: std::num::NonZeroU32,
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -132,7 +147,13 @@ impl From<ServeArgs> for ServeConfig {
                     max_connections: args.max_http_connections,
                     ..Default::default()
                 },
+                push_rate_per_second: args.push_rate_limit,
                 ..crate::serve::Limits::default()
+            },
+            push: crate::serve::PushConfig {
+                tokens: args.push_tokens,
+                audience: args.push_token_audience,
+                unauthenticated: args.unauthenticated_pushes,
             },
         }
     }

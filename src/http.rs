@@ -2,12 +2,17 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 / 413 (body over `--max-push-body-bytes`, 64 KiB by default) / 408 (body not received within 10 s) with `{"error": ...}` |
+//! | `PUT /v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}` | push a datapoint: `{"value": 42, "timestamp": "<RFC 3339, optional>"}`; 204, or 404 / 400 / 413 (body over `--max-push-body-bytes`, 64 KiB by default) / 408 (body not received within 10 s) / 429 (over `--push-rate-limit`, with `Retry-After`) with `{"error": ...}` |
 //! | `GET /v1/namespaces/{namespace}/policysets/{name}` | the latest decision with its reasons |
 //! | `GET /v1/policysets` | every policy set with its desired capacity |
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 once the policy sets are loaded, each polled source has finished a first fetch and each policy set has a first verdict; else 503 with `{"error": ...}` |
 //! | `GET /metrics` | Prometheus metrics |
+//!
+//! Pushes, and in cluster mode decision reads, are authorized by [`crate::push_auth`]: 401 with
+//! `WWW-Authenticate: Bearer` when the bearer token is missing or not accepted, 403 naming the
+//! permission that is missing, 503 when the Kubernetes API server cannot be asked. The health,
+//! readiness and metrics routes stay open (probes and Prometheus call them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,15 +20,19 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde::Serialize;
 use serde_json::json;
+use tracing::{debug, info};
 
 use crate::clock::Clock;
 use crate::controller::Verdict;
 use crate::engine::reason::ReasonReport;
+use crate::push_auth::rate::{PushRateLimit, retry_after_seconds};
+use crate::push_auth::{Access, Denial, PushAuth};
 use crate::registry::{PolicySetHandle, Registry};
 use crate::sources::SourceKey;
 use crate::sources::push::parse_body;
@@ -35,6 +44,19 @@ pub struct HttpState {
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
     limits: BodyLimits,
+    auth: PushAuth,
+    push_rate: PushRateLimit,
+}
+
+/// How the HTTP routes guard pushes and reads.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// What a push body may be.
+    pub limits: BodyLimits,
+    /// Who may push and read.
+    pub auth: PushAuth,
+    /// Pushes per second to one metric.
+    pub push_rate: PushRateLimit,
 }
 
 /// The default largest push body accepted, in bytes (`serve --max-push-body-bytes`); a larger
@@ -68,8 +90,25 @@ pub fn router(registry: Arc<Registry>, clock: Arc<dyn Clock>) -> Router {
     router_with(registry, clock, BodyLimits::default())
 }
 
-/// The router of every HTTP route.
+/// The router of every HTTP route, pushes unauthenticated.
 pub fn router_with(registry: Arc<Registry>, clock: Arc<dyn Clock>, limits: BodyLimits) -> Router {
+    router_configured(
+        registry,
+        clock,
+        HttpConfig {
+            limits,
+            ..HttpConfig::default()
+        },
+    )
+}
+
+/// The router of every HTTP route, guarded as `config` says.
+pub fn router_configured(
+    registry: Arc<Registry>,
+    clock: Arc<dyn Clock>,
+    config: HttpConfig,
+) -> Router {
+    let limits = config.limits;
     Router::new()
         .route(
             "/v1/namespaces/{namespace}/policysets/{name}/metrics/{metric}",
@@ -87,11 +126,40 @@ pub fn router_with(registry: Arc<Registry>, clock: Arc<dyn Clock>, limits: BodyL
             registry,
             clock,
             limits,
+            auth: config.auth,
+            push_rate: config.push_rate,
         })
 }
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// The answer to a refused request (never with the credential or a review's body).
+fn denied(denial: &Denial, access: &Access) -> Response {
+    let message = denial.to_string();
+    match denial {
+        Denial::Unauthenticated(_) => {
+            debug!(%access, reason = %message, "Request refused: not authenticated.");
+            let mut response = error(StatusCode::UNAUTHORIZED, message);
+            if let Some(challenge) = denial.challenge() {
+                let challenge = HeaderValue::from_static(challenge);
+                response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+            }
+            response
+        }
+        Denial::Forbidden { .. } => {
+            info!(reason = %message, "Request refused: forbidden.");
+            error(StatusCode::FORBIDDEN, message)
+        }
+        Denial::Unavailable(_) => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+    }
 }
 
 fn unknown_policy_set(namespace: &str, name: &str) -> Response {
@@ -106,6 +174,10 @@ async fn push_datapoint(
     Path((namespace, name, metric)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
+    let access = Access::push(&namespace, &name);
+    if let Err(denial) = state.auth.authorize(request.headers(), &access).await {
+        return denied(&denial, &access);
+    }
     let limits = state.limits;
     let Ok(body) =
         tokio::time::timeout(limits.push_body_timeout, Bytes::from_request(request, &())).await
@@ -155,6 +227,21 @@ async fn push_datapoint(
             StatusCode::CONFLICT,
             format!("metric `{metric}` of {} is not a push metric", set.id),
         );
+    }
+    if let Err(wait) = state.push_rate.check(&namespace, &name, &metric) {
+        let seconds = retry_after_seconds(wait);
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "more than {} pushes per second to metric `{metric}` of {}; retry in {seconds} s",
+                state.push_rate.rate(),
+                set.id
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
     }
     let now = state.clock.now();
     let (timestamp, value) = match parse_body(&body, now) {
@@ -256,14 +343,23 @@ impl DecisionView {
 async fn policy_set(
     State(state): State<HttpState>,
     Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
+    let access = Access::read(&namespace, &name);
+    if let Err(denial) = state.auth.authorize(&headers, &access).await {
+        return denied(&denial, &access);
+    }
     match state.registry.get(&namespace, &name) {
         Some(handle) => axum::Json(DecisionView::of(&handle)).into_response(),
         None => unknown_policy_set(&namespace, &name),
     }
 }
 
-async fn policy_sets(State(state): State<HttpState>) -> Response {
+async fn policy_sets(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let access = Access::list();
+    if let Err(denial) = state.auth.authorize(&headers, &access).await {
+        return denied(&denial, &access);
+    }
     let views: Vec<DecisionView> = state.registry.list().iter().map(DecisionView::of).collect();
     axum::Json(views).into_response()
 }

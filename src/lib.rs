@@ -19,7 +19,8 @@
 //!   inline metadata) and how a trigger finds its own; CloudWatch alarms a document names are
 //!   read with `DescribeAlarms` and resolved into it before it is served.
 //! - [`grpc`]: KEDA's `ExternalScaler` API, reading verdicts only; [`http`]: push endpoint,
-//!   decisions, `/healthz`, `/metrics` ([`telemetry`]).
+//!   decisions, `/healthz`, `/metrics` ([`telemetry`]); [`push_auth`]: who may push (a token
+//!   file, or in a cluster TokenReview and SubjectAccessReview) and how often.
 //! - [`kubernetes`]: in a cluster, `ScalingPolicySet` resources (the CRD is generated from
 //!   [`policy::document`]) and ScaledObjects watched into the registry, scale targets watched
 //!   for the current capacity ([`capacity::kube`]), status written back.
@@ -39,6 +40,7 @@ pub mod id;
 pub mod import;
 pub mod kubernetes;
 pub mod policy;
+pub mod push_auth;
 pub mod registry;
 pub mod serve;
 pub mod simulate;

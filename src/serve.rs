@@ -1,19 +1,24 @@
 //! `ecs-scaler serve`: the gRPC server KEDA calls and the HTTP server beside it.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::controller::ControllerConfig;
 use crate::grpc::ScalerService;
 use crate::grpc::proto::external_scaler_server::ExternalScalerServer;
 use crate::http::server::ConnectionLimits;
+use crate::kubernetes::reviews::{ClusterAuthorizer, DEFAULT_AUDIENCE};
+use crate::push_auth::PushAuth;
+use crate::push_auth::rate::{DEFAULT_PUSHES_PER_SECOND, PushRateLimit};
+use crate::push_auth::token_file::TokenFile;
 use crate::registry::{Registry, RegistryConfig, expire_idle_inline};
 use crate::sources::hub::SourceHub;
 use crate::telemetry::Metrics;
@@ -38,6 +43,32 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// Caps on what clients can make the server hold.
     pub limits: Limits,
+    /// Who may push metrics and read decisions.
+    pub push: PushConfig,
+}
+
+/// Who may push metrics and read decisions (see [`crate::push_auth`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    /// The token file (hashes of the tokens that may push, with their policy sets), polled
+    /// like the policy directory. It replaces the Kubernetes reviews in cluster mode.
+    pub tokens: Option<PathBuf>,
+    /// The audience a push token must have in cluster mode.
+    pub audience: String,
+    /// In cluster mode, accept pushes and reads without a token.
+    pub unauthenticated: bool,
+}
+
+impl Default for PushConfig {
+    /// Files mode: pushes unauthenticated; cluster mode: TokenReview and SubjectAccessReview
+    /// for the audience `ecs-scaler`.
+    fn default() -> Self {
+        Self {
+            tokens: None,
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            unauthenticated: false,
+        }
+    }
 }
 
 /// Caps on what clients can make the server hold.
@@ -62,6 +93,9 @@ pub struct Limits {
     /// that vanished without closing its connections (its node died) does not keep its
     /// streams, and their places under `max_stream_subscribers`, for ever.
     pub grpc_keepalive: Duration,
+    /// Pushes per second to one metric of a policy set (in bursts of as many); more are
+    /// answered 429.
+    pub push_rate_per_second: NonZeroU32,
 }
 
 /// How long an unused inline policy set is kept, unless told otherwise: KEDA asks every
@@ -82,6 +116,7 @@ impl Default for Limits {
             inline_idle_timeout: DEFAULT_INLINE_IDLE_TIMEOUT,
             http_connections: ConnectionLimits::default(),
             grpc_keepalive: GRPC_KEEPALIVE,
+            push_rate_per_second: DEFAULT_PUSHES_PER_SECOND,
         }
     }
 }
@@ -148,6 +183,9 @@ pub enum ServeError {
     /// No Kubernetes client could be configured (`serve --kubernetes`).
     #[error("Kubernetes client: {0}")]
     Kubernetes(kube::Error),
+    /// The push token file could not be loaded at start.
+    #[error("push tokens: {0}")]
+    PushTokens(String),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(tonic::transport::Error),
@@ -164,6 +202,7 @@ pub struct Server {
     limits: Limits,
     registry: Arc<Registry>,
     clock: Arc<dyn Clock>,
+    push_auth: PushAuth,
     grpc_listener: tokio::net::TcpListener,
     http_listener: tokio::net::TcpListener,
 }
@@ -181,6 +220,8 @@ impl Server {
         config: ServeConfig,
         cluster: Option<kube::Client>,
     ) -> Result<Self, ServeError> {
+        // First, so that a bad token file stops the start before anything runs.
+        let push_auth = push_auth(&config, cluster.as_ref())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let source_description = match &config.policies {
             Some(dir) => format!("policy directory {}", dir.display()),
@@ -231,6 +272,7 @@ impl Server {
             http_listener: bind(config.http_listen).await?,
             registry,
             clock,
+            push_auth,
         })
     }
 
@@ -283,7 +325,15 @@ impl Server {
             max_push_body_bytes: self.limits.max_push_body_bytes,
             ..http::BodyLimits::default()
         };
-        let router = http::router_with(self.registry, self.clock, body_limits);
+        let router = http::router_configured(
+            self.registry,
+            self.clock,
+            http::HttpConfig {
+                limits: body_limits,
+                auth: self.push_auth,
+                push_rate: PushRateLimit::per_second(self.limits.push_rate_per_second),
+            },
+        );
         let http = http::server::serve(
             self.http_listener,
             router,
@@ -312,6 +362,37 @@ pub async fn serve_with(config: ServeConfig, kubernetes: bool) -> Result<(), Ser
         .await?
         .run(shutdown_signal())
         .await
+}
+
+/// Who may push: the token file if there is one, else in a cluster the Kubernetes reviews
+/// (unless turned off), else nobody is asked, which the log says.
+fn push_auth(config: &ServeConfig, cluster: Option<&kube::Client>) -> Result<PushAuth, ServeError> {
+    let push = &config.push;
+    if let Some(path) = &push.tokens {
+        let tokens = TokenFile::load_and_watch(path.clone(), config.reload_interval)
+            .map_err(ServeError::PushTokens)?;
+        info!(file = %path.display(), "Pushes need a token of the push token file.");
+        return Ok(PushAuth::Tokens(tokens));
+    }
+    match cluster {
+        Some(client) if !push.unauthenticated => {
+            info!(
+                audience = %push.audience,
+                "Pushes and decision reads are authorized with TokenReview and SubjectAccessReview."
+            );
+            Ok(PushAuth::Kubernetes(Arc::new(ClusterAuthorizer::new(
+                client.clone(),
+                push.audience.clone(),
+            ))))
+        }
+        _ => {
+            warn!(
+                "Pushes are not authenticated: anyone who reaches the HTTP port can push any \
+                 metric (start with --push-tokens FILE to require tokens)."
+            );
+            Ok(PushAuth::Open)
+        }
+    }
 }
 
 /// Watches ScaledObjects (until they are listed), then ScalingPolicySets into `registry`, and
@@ -391,5 +472,92 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::push_auth::tests::{capture_logs, hex};
+
+    fn config(args: &[&str]) -> ServeConfig {
+        let mut all = vec!["ecs-scaler", "serve"];
+        all.extend(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Serve(args) => args.into(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pushes_are_open_without_tokens_and_the_log_says_so() {
+        let (logs, _guard) = capture_logs();
+        let config = config(&[]);
+        assert_eq!(config.push, PushConfig::default());
+        assert_eq!(config.limits.push_rate_per_second.get(), 100);
+        assert!(matches!(push_auth(&config, None), Ok(PushAuth::Open)));
+        assert!(
+            logs.text().contains("Pushes are not authenticated"),
+            "{}",
+            logs.text()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cluster_reviews_tokens_unless_told_otherwise() {
+        let (client, _handle) = crate::kubernetes::testing::client();
+        let reviewed = config(&["--kubernetes", "--push-token-audience", "scaler"]);
+        match push_auth(&reviewed, Some(&client)) {
+            Ok(PushAuth::Kubernetes(reviews)) => assert_eq!(reviews.audience(), "scaler"),
+            other => panic!("{other:?}"),
+        }
+        let open = config(&["--kubernetes", "--unauthenticated-pushes"]);
+        assert!(matches!(
+            push_auth(&open, Some(&client)),
+            Ok(PushAuth::Open)
+        ));
+        // Only meaningful in a cluster, and not with a token file.
+        for args in [
+            &["serve", "--unauthenticated-pushes"][..],
+            &[
+                "serve",
+                "--kubernetes",
+                "--unauthenticated-pushes",
+                "--push-tokens",
+                "t.yaml",
+            ],
+            &["serve", "--push-rate-limit", "0"],
+        ] {
+            let mut all = vec!["ecs-scaler"];
+            all.extend(args);
+            assert!(Cli::try_parse_from(all).is_err(), "{args:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_file_is_loaded_at_start_and_a_bad_one_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.yaml");
+        let path_text = path.to_str().unwrap();
+        std::fs::write(&path, "tokens: [{sha256: abc, policySets: [shop/web]}]\n").unwrap();
+        let error = push_auth(&config(&["--push-tokens", path_text]), None).unwrap_err();
+        assert!(error.to_string().contains("tokens[0].sha256"), "{error}");
+        std::fs::write(
+            &path,
+            format!(
+                "tokens: [{{sha256: {}, policySets: [shop/web]}}]\n",
+                hex("t")
+            ),
+        )
+        .unwrap();
+        let (client, _handle) = crate::kubernetes::testing::client();
+        let with_file = config(&["--kubernetes", "--push-tokens", path_text]);
+        assert!(matches!(
+            push_auth(&with_file, Some(&client)),
+            Ok(PushAuth::Tokens(_))
+        ));
     }
 }

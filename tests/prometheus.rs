@@ -158,6 +158,7 @@ async fn active_users_come_from_a_real_prometheus_through_the_hub_and_the_server
         tick: Duration::from_millis(200),
         reload_interval: Duration::from_secs(60),
         limits: Default::default(),
+        push: Default::default(),
         tls: None,
     })
     .await

@@ -25,6 +25,7 @@ async fn start(dir: &Path, client_ca: bool) -> (SocketAddr, oneshot::Sender<()>)
         tick: Duration::from_secs(1),
         reload_interval: Duration::from_secs(60),
         limits: Default::default(),
+        push: Default::default(),
         tls: Some(TlsFiles {
             cert: dir.join("server.crt"),
             key: dir.join("server.key"),
@@ -143,6 +144,7 @@ async fn missing_tls_files_are_reported_with_their_path() {
         tick: Duration::from_secs(1),
         reload_interval: Duration::from_secs(60),
         limits: Default::default(),
+        push: Default::default(),
         tls: Some(TlsFiles {
             cert: dir.path().join("missing.crt"),
             key: dir.path().join("missing.key"),

@@ -7,6 +7,7 @@
 pub mod crd;
 pub mod lease;
 pub mod policies;
+pub mod reviews;
 pub mod status;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -5,6 +5,7 @@ with `policyStore: files`, and the same CRD as deploy/crds/."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -331,3 +332,51 @@ def test_lint_reports_a_broken_template(tmp_path: Path):
     (broken / "templates" / "broken.yaml").write_text("{{ .Values.missing.deeper }}\n")
     report = helm.lint(broken, strict=True)
     assert report["errors"] and "broken.yaml" in report["errors"][0], report
+
+
+PUSH_TOKENS = "/etc/ecs-scaler/push-tokens"
+
+
+def _serve_flags() -> set[str]:
+    result = subprocess.run([scaler_binary(), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return set(re.findall(r"--[a-z][a-z-]+", result.stdout))
+
+
+def test_push_auth_values_reach_the_flags():
+    """Reviews by default (no flag: what deploy/ runs); `required: false`, another audience and a
+    token Secret each become the scaler's flags, and every flag is one `serve` knows."""
+    assert "--unauthenticated-pushes" not in containers(render())["args"]
+    open_ = containers(render({"pushAuth": {"required": False}}))
+    assert open_["args"] == ["serve", "--kubernetes", "--unauthenticated-pushes"]
+    audience = containers(render({"pushAuth": {"audience": "scaler.example.com"}}))
+    assert audience["args"] == ["serve", "--kubernetes", "--push-token-audience", "scaler.example.com"]
+    for values, store_args in (({}, ["--kubernetes"]), (FILES_VALUES, ["--policies", POLICIES_DIR])):
+        objects = render({**values, "pushAuth": {"tokensSecret": "push-tokens"}})
+        container = containers(objects)
+        assert container["args"] == ["serve", *store_args, "--push-tokens", f"{PUSH_TOKENS}/tokens.yaml"]
+        [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == PUSH_TOKENS]
+        assert mount["readOnly"] is True
+        volumes = {v["name"]: v for v in one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+        assert volumes[mount["name"]]["secret"] == {"secretName": "push-tokens"}
+        for obj in objects:
+            if is_standard(obj):
+                validate_standard(obj)
+    # File mode without a Secret: no push flag (pushes open, as the scaler's log says).
+    assert containers(render(FILES_VALUES))["args"] == ["serve", "--policies", POLICIES_DIR]
+    used = {a for v in ({"pushAuth": {"required": False}}, {"pushAuth": {"audience": "x"}}, {"pushAuth": {"tokensSecret": "s"}})
+            for a in containers(render(v))["args"] if a.startswith("--")}
+    assert used <= _serve_flags(), used - _serve_flags()
+    with pytest.raises(helm.HelmError, match="pushAuth"):
+        render({"pushAuth": {"requried": False}})
+    # The notes say what a push needs.
+    assert "audience ecs-scaler" in notes() and "scalingpolicysets/metrics" in notes()
+    assert "not authenticated" in notes({"pushAuth": {"required": False}})
+    assert "not authenticated" in notes(FILES_VALUES)
+    assert "the Secret push-tokens (key tokens.yaml)" in notes({"pushAuth": {"tokensSecret": "push-tokens"}})
+
+
+def test_chart_rbac_lets_the_scaler_review_push_tokens():
+    rules = one(render(), "ClusterRole")["rules"]
+    assert {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]} in rules
+    assert {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]} in rules

@@ -38,13 +38,17 @@ SELECTOR = {"app.kubernetes.io/name": "ecs-scaler", "app.kubernetes.io/instance"
 
 # What `serve --kubernetes` does with the Kubernetes API, rule by rule (see deploy/rbac.yaml):
 # reflectors list and watch, the status is a server-side apply PATCH, other scale targets are
-# read through /scale, and the status writer's Lease is read, created and updated.
+# read through /scale, a push's token and permission are reviewed (TokenReview,
+# SubjectAccessReview: what system:auth-delegator grants), and the status writer's Lease is read,
+# created and updated.
 CLUSTER_RULES = [
     {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets"], "verbs": ["list", "watch"]},
     {"apiGroups": ["ecs-scaler.dev"], "resources": ["scalingpolicysets/status"], "verbs": ["patch"]},
     {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["list", "watch"]},
     {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["get"]},
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
 ]
 LEASE_RULES = [
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
@@ -413,3 +417,79 @@ def test_crd_schema_catches_a_mistake():
     document["spec"]["scalableTarget"]["minCapacity"] = "one"
     with pytest.raises(AssertionError, match="minCapacity"):
         validate_policy_set(document, "checkout.yaml")
+
+
+PUSH_AUTH_EXAMPLE = EXAMPLES / "push-auth-checkout.yaml"
+
+
+def _serve_help() -> str:
+    result = subprocess.run([scaler_binary(), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _default_audience() -> str:
+    """The scaler's default --push-token-audience, as `serve --help` states it."""
+    match = re.search(r"--push-token-audience <AUDIENCE>.*?\[default: ([^\]]+)\]", _serve_help(), re.DOTALL)
+    assert match, "serve --help documents --push-token-audience and its default"
+    return match.group(1)
+
+
+def test_push_auth_example_lets_one_workload_push_to_its_own_policy_set_only():
+    """The example Role grants `create` on scalingpolicysets/metrics (the CRD's group and plural,
+    what the scaler's SubjectAccessReview asks) for one resourceName, bound to the service
+    account the pushing Deployment runs as."""
+    objects = load_file(PUSH_AUTH_EXAMPLE)
+    for obj in objects:
+        validate_standard(obj)
+    assert {o["kind"] for o in objects} == {"ServiceAccount", "Role", "RoleBinding", "Deployment"}
+    namespaces = {o["metadata"]["namespace"] for o in objects}
+    assert len(namespaces) == 1, namespaces
+    [namespace] = namespaces
+    crd = policy_set_crd()
+    group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
+    role = one(objects, "Role")
+    assert role["rules"] == [
+        {"apiGroups": [group], "resources": [f"{plural}/metrics"], "resourceNames": ["checkout"], "verbs": ["create"]}
+    ]
+    # The policy set it names exists (examples/policies/checkout.yaml, in the default namespace).
+    policy = yaml.safe_load((POLICY_EXAMPLES / "checkout.yaml").read_text())
+    assert (policy["metadata"].get("namespace", "default"), policy["metadata"]["name"]) == (namespace, "checkout")
+    account = one(objects, "ServiceAccount")
+    binding = one(objects, "RoleBinding")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": namespace}]
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    # A projected token for the scaler's audience, mounted where the container reads it.
+    [volume] = [v for v in pod["volumes"] if "projected" in v]
+    [source] = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["audience"] == _default_audience() == "ecs-scaler"
+    assert 600 <= token["expirationSeconds"] <= 86400
+    [container] = pod["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["ECS_SCALER_TOKEN_FILE"] == f"{mount['mountPath']}/{token['path']}"
+    # It pushes to the scaler's Service, to a push metric of its policy set.
+    service = one(deploy_objects(), "Service", "ecs-scaler")
+    http = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http")
+    host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{http}"
+    url = re.fullmatch(rf"http://{re.escape(host)}/v1/namespaces/([^/]+)/policysets/([^/]+)/metrics/([^/]+)", env["ECS_SCALER_PUSH_URL"])
+    assert url, env["ECS_SCALER_PUSH_URL"]
+    assert url.groups()[:2] == (namespace, "checkout")
+    assert "push" in policy["spec"]["metrics"][url.group(3)]
+
+
+def test_the_scaler_requires_push_tokens_in_cluster_mode():
+    """deploy/ runs `serve --kubernetes` without --unauthenticated-pushes: reviews are on, and the
+    ClusterRole allows them."""
+    [container] = one(deploy_objects(), "Deployment", "ecs-scaler")["spec"]["template"]["spec"]["containers"]
+    assert "--unauthenticated-pushes" not in container["args"]
+    help_text = _serve_help()
+    for flag in ("--push-tokens", "--push-token-audience", "--unauthenticated-pushes", "--push-rate-limit"):
+        assert flag in help_text, flag
+    rules = one(deploy_objects(), "ClusterRole", "ecs-scaler")["rules"]
+    for group, resource in (("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")):
+        assert {"apiGroups": [group], "resources": [resource], "verbs": ["create"]} in rules

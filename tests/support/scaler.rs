@@ -80,6 +80,7 @@ impl Scaler {
             tick: Duration::from_millis(100),
             reload_interval: Duration::from_millis(200),
             limits: Default::default(),
+            push: Default::default(),
             tls: None,
         };
         configure(&mut config);

@@ -27,10 +27,7 @@ fn main() -> ExitCode {
             let kubernetes = args.kubernetes;
             match runtime.block_on(ecs_scaler::serve::serve_with(args.into(), kubernetes)) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(
-                    error @ (ecs_scaler::serve::ServeError::Policies { .. }
-                    | ecs_scaler::serve::ServeError::Tls { .. }),
-                ) => {
+                Err(error) if error.is_bad_input() => {
                     eprintln!("error: {error}");
                     ExitCode::from(cli::EXIT_BAD_INPUT)
                 }

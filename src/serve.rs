@@ -191,6 +191,17 @@ pub enum ServeError {
     Grpc(tonic::transport::Error),
 }
 
+impl ServeError {
+    /// Whether the error is in what the user gave (a file or a directory that cannot be read or
+    /// is invalid): the command line exits with 2, as for any bad input.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ServeError::Policies { .. } | ServeError::Tls { .. } | ServeError::PushTokens(_)
+        )
+    }
+}
+
 /// Runs the scaler until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     Server::bind(config).await?.run(shutdown_signal()).await

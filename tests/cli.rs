@@ -235,3 +235,22 @@ fn a_cloudwatch_alarm_reference_validates_but_cannot_be_simulated() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn serve_with_a_bad_push_token_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = write(dir.path(), "tokens.yaml", "tokens:\n- sha256: not-hex\n");
+    let output = ecs_scaler(&[
+        "serve",
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--push-tokens",
+        tokens.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("push tokens"), "{stderr}");
+    assert!(stderr.contains("tokens.yaml"), "{stderr}");
+}

@@ -29,14 +29,19 @@ fn metadata(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
-async fn first_decision(handle: &PolicySetHandle) -> u32 {
+/// The first decision of `handle`'s policy set.
+async fn decided(handle: &PolicySetHandle) -> Decision {
     let mut verdicts = handle.subscribe();
     let verdict = verdicts
         .wait_for(|v| v.decision().is_some())
         .await
         .unwrap()
         .clone();
-    verdict.decision().unwrap().desired
+    verdict.decision().unwrap().clone()
+}
+
+async fn first_decision(handle: &PolicySetHandle) -> u32 {
+    decided(handle).await.desired
 }
 
 #[tokio::test]
@@ -135,13 +140,7 @@ fn scheduled_policy(suspended: bool) -> CompiledPolicySet {
 }
 
 async fn decided_bounds(handle: &PolicySetHandle) -> (u32, u32) {
-    let mut verdicts = handle.subscribe();
-    let verdict = verdicts
-        .wait_for(|v| v.decision().is_some())
-        .await
-        .unwrap()
-        .clone();
-    let decision = verdict.decision().unwrap();
+    let decision = decided(handle).await;
     (decision.min, decision.max)
 }
 

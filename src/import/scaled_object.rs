@@ -1,11 +1,13 @@
 //! The KEDA `ScaledObject` the importer writes (spec C.2): the fields it sets, in the order
 //! KEDA's documentation shows them, and the one that passes the scaler's decisions through
-//! ([`ScaledObject::pass_through`]), which `simulate --compare` replays by default.
+//! ([`ScaledObject::pass_through`]). `import` writes it (with its workload and any `cpu` /
+//! `memory` triggers), and `simulate --compare` replays it by default: one code path.
 //!
-//! `tolerance: 0` is written where both ends take it: Kubernetes >= 1.33 (KEP-4951; the API
-//! server keeps it only with the `HPAConfigurableTolerance` gate, on by default from 1.35) and
-//! KEDA >= 2.18, the first whose ScaledObject CRD has the field. Elsewhere the cluster's 10%
-//! tolerance applies, and [`swallowed_steps`] lists the step changes it holds back.
+//! `tolerance: 0` is written where both ends take it ([`tolerance_field`]): Kubernetes >= 1.33
+//! (KEP-4951; the API server keeps it only with the `HPAConfigurableTolerance` gate, on by
+//! default from 1.35) and KEDA >= 2.18, the first whose ScaledObject CRD has the field.
+//! Elsewhere the cluster's 10% tolerance applies, and [`swallowed_steps`] lists the step
+//! changes it holds back, tested as the cluster's Kubernetes version does ([`ToleranceRule`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -226,6 +228,22 @@ impl ScaledObject {
                 }],
             },
         }
+    }
+
+    /// The same ScaledObject scaling `target` (instead of the `Deployment` named like the
+    /// policy set).
+    #[must_use]
+    pub fn with_scale_target(mut self, target: ScaleTargetRef) -> Self {
+        self.spec.scale_target_ref = target;
+        self
+    }
+
+    /// The same ScaledObject with `triggers` after the scaler's (`cpu`, `memory`: the HPA
+    /// takes the largest proposal of all).
+    #[must_use]
+    pub fn with_triggers(mut self, triggers: impl IntoIterator<Item = Trigger>) -> Self {
+        self.spec.triggers.extend(triggers);
+        self
     }
 
     /// Removes `tolerance` from both directions (KEDA before 2.18 has no such field).

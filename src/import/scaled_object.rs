@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::translate::KubernetesVersion;
 use crate::policy::document::{AdjustmentType, Spec};
 use crate::simulate::hpa::{
-    Cluster, DEFAULT_TOLERANCE, FIRST_BAND_VERSION, Hpa, MetricReading, Rules, ToleranceRule,
+    DEFAULT_TOLERANCE, FIRST_BAND_VERSION, Hpa, MetricReading, Rules, ToleranceRule,
 };
 
 /// `keda.sh/v1alpha1` `ScaledObject`.
@@ -245,13 +245,6 @@ impl ScaledObject {
         self.spec.triggers.extend(triggers);
         self
     }
-
-    /// Removes `tolerance` from both directions (KEDA before 2.18 has no such field).
-    pub fn remove_tolerance(&mut self) {
-        let behavior = &mut self.spec.advanced.horizontal_pod_autoscaler_config.behavior;
-        behavior.scale_up.tolerance = None;
-        behavior.scale_down.tolerance = None;
-    }
 }
 
 /// A KEDA minor version, e.g. `2.18` (a `v` prefix and a patch level are accepted).
@@ -309,7 +302,8 @@ pub fn tolerance_field(kubernetes: KubernetesVersion, keda: KedaVersion) -> Opti
 }
 
 /// How many capacities [`swallowed_steps`] checks per step, from the lowest: twice ECS's quota
-/// of tasks per service (5,000).
+/// of tasks per service (5,000). A `MaxCapacity` in the millions or billions (AWS takes any
+/// `int`) would otherwise take minutes or hours; the report then says where it stopped.
 pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
 
 /// For each step of each step policy, the capacities in `[low, high]` at which the cluster's
@@ -317,6 +311,7 @@ pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
 /// lowest [`SWALLOWED_STEPS_SCAN`] capacities are checked), e.g. "`out` +1 at 10-29 replicas".
 pub fn swallowed_steps(spec: &Spec, low: u32, high: u32, rule: ToleranceRule) -> Vec<String> {
     if low > high {
+        // No capacity fits (the policy set does not compile, and the report says so).
         return Vec::new();
     }
     let hpa = Hpa::new(
@@ -401,56 +396,6 @@ fn ranges(values: &[u32]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Imports for a KEDA older than 2.18: removes `tolerance` from each ScaledObject and says in
-/// its report which steps the cluster's 10% tolerance then holds back.
-pub fn apply_keda_version(
-    service: &mut super::ServiceImport,
-    kubernetes: KubernetesVersion,
-    keda: KedaVersion,
-) {
-    use super::report::Status;
-    if keda.has_tolerance() {
-        return;
-    }
-    service.scaled_object.remove_tolerance();
-    let spec = &service.policy_set.spec;
-    let (low, high) = super::translate::envelope(spec);
-    let rule = Cluster::new(kubernetes).rule();
-    let mut losses = Vec::new();
-    let lost = swallowed_steps(spec, low, high, rule);
-    if !lost.is_empty() {
-        losses.push(format!("step changes lost: {}", lost.join("; ")));
-    }
-    if spec.policies.iter().any(|p| p.target_tracking.is_some())
-        || !spec.scheduled_actions.is_empty()
-    {
-        losses.push(format!(
-            "any target tracking or scheduled change of D {} 10% of the current replicas",
-            match rule {
-                ToleranceRule::Distance => "within",
-                ToleranceRule::Band => "within (and exactly at)",
-            }
-        ));
-    }
-    let status = if losses.is_empty() {
-        Status::Exact
-    } else {
-        Status::Approximate(format!(
-            "KEDA {keda} has no `tolerance` (KEDA 2.18+), so the cluster's 10% tolerance \
-             applies (Kubernetes {kubernetes}): {}",
-            losses.join("; ")
-        ))
-    };
-    service.report.replace(
-        TOLERANCE_SETTING,
-        format!(
-            "not set: KEDA {keda}'s ScaledObject has no `tolerance`; the cluster's 10% \
-             tolerance applies to the scaler's decision"
-        ),
-        status,
-    );
 }
 
 /// The report's setting for the HPA tolerance.

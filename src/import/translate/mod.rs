@@ -43,7 +43,6 @@ use crate::policy::document::{
 pub use options::{
     Assignment, DEFAULT_SCALER_ADDRESS, KubernetesVersion, Options, TargetGroupMapping,
 };
-pub use rows::{SWALLOWED_STEPS_SCAN, swallowed_steps};
 pub use scalable_target::envelope;
 use scalable_target::split_kind;
 

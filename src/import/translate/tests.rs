@@ -262,6 +262,18 @@ fn target_tracking_without_its_alarm_high_and_with_disable_scale_in_never_runs()
     assert_eq!(row.status, Status::Exact);
 }
 
+/// `service/c/web` tracking ECS's CPU utilization at 50%, with these alarms.
+fn cpu_target_tracking(alarms: serde_json::Value) -> AwsInput {
+    input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
+        json!({"MetricAlarms": alarms}),
+    )
+}
+
 #[test]
 fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
     let mut high = alarm(
@@ -270,14 +282,7 @@ fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
         "GreaterThanThreshold",
     );
     high["Threshold"] = json!(50.0);
-    let data = input(
-        json!({"ScalableTargets": [target("service/c/web")]}),
-        json!({"ScalingPolicies": [target_tracking_policy(json!({
-            "TargetValue": 50.0,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
-        json!({"MetricAlarms": [high]}),
-    );
+    let data = cpu_target_tracking(json!([high]));
     let service = &translate(&data, &Options::default()).unwrap().services[0];
     let row = policy_row(service, "track");
     assert!(row.became.contains("AlarmLow"), "{row:?}");
@@ -286,4 +291,39 @@ fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
             if why.contains("DisableScaleIn cannot be expressed")),
         "{row:?}"
     );
+}
+
+#[test]
+fn a_cpu_trigger_says_tolerance_0_only_where_the_scaled_object_has_it() {
+    let data = cpu_target_tracking(json!([
+        alarm(
+            "TargetTracking-service/c/web-AlarmHigh-1",
+            &[ARN],
+            "GreaterThanThreshold"
+        ),
+        alarm(
+            "TargetTracking-service/c/web-AlarmLow-2",
+            &[ARN],
+            "LessThanThreshold"
+        ),
+    ]));
+    for (kubernetes, keda, written) in [
+        ("1.35", "2.18", true),
+        ("1.34", "2.18", true),
+        ("1.35", "2.17", false),
+        ("1.32", "2.18", false),
+    ] {
+        let service = &translate_on(&data, kubernetes, keda);
+        assert_eq!(
+            written_tolerance(service).is_some(),
+            written,
+            "{kubernetes} {keda}"
+        );
+        let row = policy_row(service, "track");
+        assert!(
+            matches!(&row.status, Status::Approximate(why)
+                if why.contains("(no stabilization, tolerance 0)") == written),
+            "{kubernetes} {keda}: {row:?}"
+        );
+    }
 }

@@ -319,8 +319,8 @@ pub fn swallowed_steps(spec: &Spec, low: u32, high: u32, rule: ToleranceRule) ->
         high.max(1),
         Rules::scale_up(None, DEFAULT_TOLERANCE),
         Rules::scale_down(None, DEFAULT_TOLERANCE),
-    )
-    .with_rule(rule);
+        rule,
+    );
     let first = low.max(1);
     let last = high
         .max(1)

@@ -112,6 +112,7 @@ impl ImportArgs {
             scale_target_kind: self.scale_target_kind.clone(),
             scale_target_name: self.scale_target_name.clone(),
             kubernetes_version: self.kubernetes_version,
+            keda_version: self.keda_version,
             target_group_map: self.target_group_map.clone(),
             default_region: self.region.clone(),
         }
@@ -156,10 +157,7 @@ fn run_inner(args: &ImportArgs) -> Result<bool, String> {
         }
         (None, None) => return Err("give --from-dir DIR or --cluster NAME".to_owned()),
     };
-    let mut translation = translate(&input, &args.options())?;
-    for service in &mut translation.services {
-        scaled_object::apply_keda_version(service, args.kubernetes_version, args.keda_version);
-    }
+    let translation = translate(&input, &args.options())?;
     notes.extend(translation.notes.iter().cloned());
     if translation.services.is_empty() {
         for note in &notes {

@@ -70,17 +70,6 @@ impl Report {
         });
     }
 
-    /// Replaces the row of `setting` (adds it when there is none).
-    pub fn replace(&mut self, setting: &str, became: impl Into<String>, status: Status) {
-        match self.rows.iter_mut().find(|row| row.setting == setting) {
-            Some(row) => {
-                row.became = became.into();
-                row.status = status;
-            }
-            None => self.push(setting, became, status),
-        }
-    }
-
     /// Counts of exact, approximate and to-decide rows.
     pub fn counts(&self) -> (usize, usize, usize) {
         self.rows

@@ -1,11 +1,13 @@
 //! The KEDA `ScaledObject` the importer writes (spec C.2): the fields it sets, in the order
 //! KEDA's documentation shows them, and the one that passes the scaler's decisions through
-//! ([`ScaledObject::pass_through`]), which `simulate --compare` replays by default.
+//! ([`ScaledObject::pass_through`]). `import` writes it (with its workload and any `cpu` /
+//! `memory` triggers), and `simulate --compare` replays it by default: one code path.
 //!
-//! `tolerance: 0` is written where both ends take it: Kubernetes >= 1.33 (KEP-4951; the API
-//! server keeps it only with the `HPAConfigurableTolerance` gate, on by default from 1.35) and
-//! KEDA >= 2.18, the first whose ScaledObject CRD has the field. Elsewhere the cluster's 10%
-//! tolerance applies, and [`swallowed_steps`] lists the step changes it holds back.
+//! `tolerance: 0` is written where both ends take it ([`tolerance_field`]): Kubernetes >= 1.33
+//! (KEP-4951; the API server keeps it only with the `HPAConfigurableTolerance` gate, on by
+//! default from 1.35) and KEDA >= 2.18, the first whose ScaledObject CRD has the field.
+//! Elsewhere the cluster's 10% tolerance applies, and [`swallowed_steps`] lists the step
+//! changes it holds back, tested as the cluster's Kubernetes version does ([`ToleranceRule`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::translate::KubernetesVersion;
 use crate::policy::document::{AdjustmentType, Spec};
 use crate::simulate::hpa::{
-    Cluster, DEFAULT_TOLERANCE, FIRST_BAND_VERSION, Hpa, MetricReading, Rules, ToleranceRule,
+    DEFAULT_TOLERANCE, FIRST_BAND_VERSION, Hpa, MetricReading, Rules, ToleranceRule,
 };
 
 /// `keda.sh/v1alpha1` `ScaledObject`.
@@ -228,11 +230,20 @@ impl ScaledObject {
         }
     }
 
-    /// Removes `tolerance` from both directions (KEDA before 2.18 has no such field).
-    pub fn remove_tolerance(&mut self) {
-        let behavior = &mut self.spec.advanced.horizontal_pod_autoscaler_config.behavior;
-        behavior.scale_up.tolerance = None;
-        behavior.scale_down.tolerance = None;
+    /// The same ScaledObject scaling `target` (instead of the `Deployment` named like the
+    /// policy set).
+    #[must_use]
+    pub fn with_scale_target(mut self, target: ScaleTargetRef) -> Self {
+        self.spec.scale_target_ref = target;
+        self
+    }
+
+    /// The same ScaledObject with `triggers` after the scaler's (`cpu`, `memory`: the HPA
+    /// takes the largest proposal of all).
+    #[must_use]
+    pub fn with_triggers(mut self, triggers: impl IntoIterator<Item = Trigger>) -> Self {
+        self.spec.triggers.extend(triggers);
+        self
     }
 }
 
@@ -291,7 +302,8 @@ pub fn tolerance_field(kubernetes: KubernetesVersion, keda: KedaVersion) -> Opti
 }
 
 /// How many capacities [`swallowed_steps`] checks per step, from the lowest: twice ECS's quota
-/// of tasks per service (5,000).
+/// of tasks per service (5,000). A `MaxCapacity` in the millions or billions (AWS takes any
+/// `int`) would otherwise take minutes or hours; the report then says where it stopped.
 pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
 
 /// For each step of each step policy, the capacities in `[low, high]` at which the cluster's
@@ -299,6 +311,7 @@ pub const SWALLOWED_STEPS_SCAN: u32 = 10_000;
 /// lowest [`SWALLOWED_STEPS_SCAN`] capacities are checked), e.g. "`out` +1 at 10-29 replicas".
 pub fn swallowed_steps(spec: &Spec, low: u32, high: u32, rule: ToleranceRule) -> Vec<String> {
     if low > high {
+        // No capacity fits (the policy set does not compile, and the report says so).
         return Vec::new();
     }
     let hpa = Hpa::new(
@@ -306,8 +319,8 @@ pub fn swallowed_steps(spec: &Spec, low: u32, high: u32, rule: ToleranceRule) ->
         high.max(1),
         Rules::scale_up(None, DEFAULT_TOLERANCE),
         Rules::scale_down(None, DEFAULT_TOLERANCE),
-    )
-    .with_rule(rule);
+        rule,
+    );
     let first = low.max(1);
     let last = high
         .max(1)
@@ -383,56 +396,6 @@ fn ranges(values: &[u32]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Imports for a KEDA older than 2.18: removes `tolerance` from each ScaledObject and says in
-/// its report which steps the cluster's 10% tolerance then holds back.
-pub fn apply_keda_version(
-    service: &mut super::ServiceImport,
-    kubernetes: KubernetesVersion,
-    keda: KedaVersion,
-) {
-    use super::report::Status;
-    if keda.has_tolerance() {
-        return;
-    }
-    service.scaled_object.remove_tolerance();
-    let spec = &service.policy_set.spec;
-    let (low, high) = super::translate::envelope(spec);
-    let rule = Cluster::new(kubernetes).rule();
-    let mut losses = Vec::new();
-    let lost = swallowed_steps(spec, low, high, rule);
-    if !lost.is_empty() {
-        losses.push(format!("step changes lost: {}", lost.join("; ")));
-    }
-    if spec.policies.iter().any(|p| p.target_tracking.is_some())
-        || !spec.scheduled_actions.is_empty()
-    {
-        losses.push(format!(
-            "any target tracking or scheduled change of D {} 10% of the current replicas",
-            match rule {
-                ToleranceRule::Distance => "within",
-                ToleranceRule::Band => "within (and exactly at)",
-            }
-        ));
-    }
-    let status = if losses.is_empty() {
-        Status::Exact
-    } else {
-        Status::Approximate(format!(
-            "KEDA {keda} has no `tolerance` (KEDA 2.18+), so the cluster's 10% tolerance \
-             applies (Kubernetes {kubernetes}): {}",
-            losses.join("; ")
-        ))
-    };
-    service.report.replace(
-        TOLERANCE_SETTING,
-        format!(
-            "not set: KEDA {keda}'s ScaledObject has no `tolerance`; the cluster's 10% \
-             tolerance applies to the scaler's decision"
-        ),
-        status,
-    );
 }
 
 /// The report's setting for the HPA tolerance.

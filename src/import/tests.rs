@@ -1,5 +1,6 @@
 use super::aws::Timestamp;
-use super::translate::{Assignment, KubernetesVersion, TargetGroupMapping, dns_label};
+use super::scaled_object::NEWEST_KEDA;
+use super::translate::{Assignment, KubernetesVersion, Options, TargetGroupMapping, dns_label};
 
 #[test]
 fn timestamps_are_read_as_cli_v1_and_v2_print_them() {
@@ -42,6 +43,11 @@ fn options_parse() {
     assert_eq!((version.major, version.minor), (1, 33));
     assert!("1.32".parse::<KubernetesVersion>().unwrap() < version);
     assert!("one".parse::<KubernetesVersion>().is_err());
+    assert_eq!(
+        Options::default().keda_version,
+        NEWEST_KEDA.parse().unwrap(),
+        "the default of --keda-version"
+    );
     assert!(
         "targetgroup/old/1=app/k8s/2/targetgroup/new/3"
             .parse::<TargetGroupMapping>()

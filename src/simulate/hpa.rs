@@ -290,8 +290,8 @@ impl Cluster {
             max,
             Rules::scale_up(keep(&behavior.scale_up).as_ref(), self.default_tolerance),
             Rules::scale_down(keep(&behavior.scale_down).as_ref(), self.default_tolerance),
+            self.rule(),
         )
-        .with_rule(self.rule())
     }
 }
 
@@ -426,26 +426,19 @@ pub struct Sync {
 }
 
 impl Hpa {
-    /// An HPA with these bounds and behavior, testing tolerances as Kubernetes <= 1.32 does
-    /// ([`ToleranceRule::Distance`]; [`Hpa::with_rule`] changes it, [`Cluster::hpa`] picks it).
-    pub fn new(min: u32, max: u32, up: Rules, down: Rules) -> Self {
+    /// An HPA with these bounds and behavior, testing tolerances by `rule` (that of the
+    /// cluster's Kubernetes version: [`ToleranceRule::of`], or [`Cluster::hpa`]).
+    pub fn new(min: u32, max: u32, up: Rules, down: Rules, rule: ToleranceRule) -> Self {
         Self {
             min,
             max,
             up,
             down,
-            rule: ToleranceRule::Distance,
+            rule,
             synced: false,
             recommendations: VecDeque::new(),
             events: VecDeque::new(),
         }
-    }
-
-    /// The same HPA with the tolerance test `rule`.
-    #[must_use]
-    pub fn with_rule(mut self, rule: ToleranceRule) -> Self {
-        self.rule = rule;
-        self
     }
 
     /// The replicas `reading` proposes from `current`, and whether tolerance swallowed a change

@@ -1,7 +1,6 @@
 //! The ScaledObject the importer writes, by KEDA and Kubernetes version (spec C.1, C.2, D.3).
 
 use super::*;
-use crate::import::report::{Report, Status};
 use crate::policy::load::parse_document;
 
 const STEPPER: &str = r#"
@@ -88,50 +87,7 @@ fn swallowed_steps_1_33_also_holds_back_exactly_10_percent() {
     );
 }
 
-fn service(tolerance: Option<u32>) -> crate::import::ServiceImport {
-    let mut report = Report::new("service/c/web", "default/web");
-    report.push(TOLERANCE_SETTING, "tolerance: 0", Status::Exact);
-    crate::import::ServiceImport {
-        resource_id: "service/c/web".to_owned(),
-        name: "web".to_owned(),
-        policy_set: parse_document(STEPPER, "test").unwrap(),
-        scaled_object: ScaledObject::pass_through("web", "default", "s:9090", (1, 30), tolerance),
-        report,
-    }
-}
-
 #[test]
-fn keda_before_2_18_omits_tolerance_and_reports_the_steps_the_10_percent_swallows() {
-    let mut web = service(Some(0));
-    apply_keda_version(&mut web, k8s("1.35"), keda("2.17"));
-    let behavior = &web
-        .scaled_object
-        .spec
-        .advanced
-        .horizontal_pod_autoscaler_config
-        .behavior;
-    assert_eq!(
-        (behavior.scale_up.tolerance, behavior.scale_down.tolerance),
-        (None, None)
-    );
-    assert_eq!(web.report.rows.len(), 1);
-    let row = &web.report.rows[0];
-    assert!(row.became.contains("KEDA 2.17"), "{row:?}");
-    assert!(
-        matches!(&row.status, Status::Approximate(why) if why.contains("+1 at 10-29 replicas")),
-        "{row:?}"
-    );
-    // Kubernetes 1.32 tests |1 - ratio|: 10 -> 11 passes.
-    let mut old = service(None);
-    apply_keda_version(&mut old, k8s("1.32"), keda("2.17"));
-    assert!(
-        matches!(&old.report.rows[0].status, Status::Approximate(why) if why.contains("+1 at 11-29 replicas")),
-        "{:?}",
-        old.report.rows[0]
-    );
-    // KEDA 2.18 changes nothing.
-    let mut new = service(Some(0));
-    apply_keda_version(&mut new, k8s("1.35"), keda("2.18"));
-    assert_eq!(new.scaled_object, service(Some(0)).scaled_object);
-    assert_eq!(new.report.rows[0].status, Status::Exact);
+fn replica_counts_are_written_as_ranges() {
+    assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
 }

@@ -33,10 +33,7 @@ use serde_json::{Value, json};
 
 use super::aws::{AwsInput, Dimension, MetricStat, ScalableTarget, ScalingPolicy, ScheduledAction};
 use super::report::{Report, Status};
-use super::scaled_object::{
-    Advanced, Behavior, EXTERNAL_TRIGGER_NAME, HpaConfig, ObjectMeta, ScaleTargetRef, ScaledObject,
-    ScaledObjectSpec, Trigger,
-};
+use super::scaled_object::{EXTERNAL_TRIGGER_NAME, ScaleTargetRef, ScaledObject, Trigger};
 use crate::policy::document::{
     API_VERSION, AlarmSpec, BehaviorSpec, KIND, Metadata, MetricSpec, PolicySpec,
     ScalableTarget as TargetSpec, ScaleTargetRef as PolicyTargetRef, ScalingPolicySet,
@@ -46,7 +43,6 @@ use crate::policy::document::{
 pub use options::{
     Assignment, DEFAULT_SCALER_ADDRESS, KubernetesVersion, Options, TargetGroupMapping,
 };
-pub use rows::{SWALLOWED_STEPS_SCAN, swallowed_steps};
 pub use scalable_target::envelope;
 use scalable_target::split_kind;
 
@@ -545,48 +541,25 @@ impl<'a> ServiceBuilder<'a> {
             }
         }
 
-        let mut triggers = vec![Trigger {
-            kind: "external".to_owned(),
-            name: Some(EXTERNAL_TRIGGER_NAME.to_owned()),
-            metric_type: "AverageValue".to_owned(),
-            metadata: BTreeMap::from([
-                (
-                    "scalerAddress".to_owned(),
-                    self.options.scaler_address.clone(),
-                ),
-                ("policy".to_owned(), self.name.clone()),
-            ]),
-        }];
-        triggers.append(&mut self.triggers);
-        let scaled_object = ScaledObject {
-            api_version: "keda.sh/v1alpha1".to_owned(),
-            kind: "ScaledObject".to_owned(),
-            metadata: ObjectMeta {
-                name: self.name.clone(),
-                namespace: self.options.namespace.clone(),
+        // What `simulate --compare` replays for this policy set, with the workload and the
+        // `cpu` / `memory` triggers, which only the ScaledObject carries.
+        let scaled_object = ScaledObject::pass_through(
+            &self.name,
+            &self.options.namespace,
+            &self.options.scaler_address,
+            (low, high),
+            tolerance,
+        )
+        .with_scale_target(ScaleTargetRef {
+            api_version: if kind == "Deployment" {
+                None
+            } else {
+                api_version
             },
-            spec: ScaledObjectSpec {
-                scale_target_ref: ScaleTargetRef {
-                    api_version: if kind == "Deployment" {
-                        None
-                    } else {
-                        api_version
-                    },
-                    kind: (kind != "Deployment").then_some(kind),
-                    name: workload,
-                },
-                polling_interval: 15,
-                cooldown_period: (low == 0).then_some(0),
-                min_replica_count: low,
-                max_replica_count: high,
-                advanced: Advanced {
-                    horizontal_pod_autoscaler_config: HpaConfig {
-                        behavior: Behavior::pass_through(high, tolerance),
-                    },
-                },
-                triggers,
-            },
-        };
+            kind: (kind != "Deployment").then_some(kind),
+            name: workload,
+        })
+        .with_triggers(std::mem::take(&mut self.triggers));
         ServiceImport {
             resource_id: self.target.resource_id.clone(),
             name: self.name,

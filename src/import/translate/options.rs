@@ -8,6 +8,8 @@
 
 use std::str::FromStr;
 
+use crate::import::scaled_object::{FIRST_KEDA_WITH_TOLERANCE, KedaVersion};
+
 /// `SERVICE=VALUE` (for one ECS service) or `VALUE` (for every service, or the only one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
@@ -121,8 +123,10 @@ pub struct Options {
     pub scale_target_kind: Vec<Assignment>,
     /// Workload names (the service's name when none applies).
     pub scale_target_name: Vec<Assignment>,
-    /// The cluster's Kubernetes version: `tolerance: 0` from 1.33.
+    /// The cluster's Kubernetes version: `tolerance: 0` from 1.33, and the tolerance test.
     pub kubernetes_version: KubernetesVersion,
+    /// The cluster's KEDA version: `tolerance` from 2.18.
+    pub keda_version: KedaVersion,
     /// ECS target groups and their EKS replacements.
     pub target_group_map: Vec<TargetGroupMapping>,
     /// Region of the sources when no ARN names one.
@@ -140,6 +144,8 @@ impl Default for Options {
                 major: 1,
                 minor: 35,
             },
+            // `--keda-version`'s default: the newest behaviour.
+            keda_version: FIRST_KEDA_WITH_TOLERANCE,
             target_group_map: Vec::new(),
             default_region: None,
         }

@@ -24,7 +24,7 @@ use super::metrics::{
 };
 use super::options::target_group_part;
 use super::rows::num;
-use super::{DEFAULT_COOLDOWN, KubernetesVersion, ServiceBuilder, dns_label};
+use super::{DEFAULT_COOLDOWN, ServiceBuilder, dns_label};
 use crate::import::aws::{
     CustomizedMetric, Metric, MetricAlarm, MetricQuery, MetricStat, PredefinedMetric,
     ScalingPolicy, TargetTrackingConfiguration,
@@ -594,12 +594,7 @@ impl<'a> ServiceBuilder<'a> {
              through also applies to it (no stabilization{}); the HPA takes the larger of its \
              proposal and the scaler's decision, so the scaler's policies never scale below what \
              {resource} needs; the containers need {resource} requests",
-            if self.options.kubernetes_version
-                >= (KubernetesVersion {
-                    major: 1,
-                    minor: 33
-                })
-            {
+            if self.tolerance().is_some() {
                 ", tolerance 0"
             } else {
                 ""

@@ -123,38 +123,96 @@ fn an_anomaly_detection_alarm_needs_a_decision() {
     );
 }
 
-#[test]
-fn the_tolerance_swallows_small_steps_only() {
-    let data = input(
-        json!({"ScalableTargets": [target("service/c/web")]}),
-        json!({"ScalingPolicies": [step_policy(json!([]))]}),
-        json!({"MetricAlarms": [alarm("depth-high", &[ARN], "GreaterThanThreshold")]}),
-    );
-    let service = &translate(&data, &Options::default()).unwrap().services[0];
-    // +1 from C: lost when (C + 1) / C - 1 <= 0.1 in floats, i.e. from 11 replicas on (10 -> 11
-    // is 0.10000000000000009).
-    assert_eq!(
-        swallowed_steps(&service.policy_set.spec, 1, 30),
-        ["`out` +1 at 11-29 replicas"]
-    );
-    let old = Options {
-        kubernetes_version: "1.30".parse().unwrap(),
+/// The first service of `data`, translated for a cluster of these Kubernetes and KEDA
+/// versions.
+fn translate_on(data: &AwsInput, kubernetes: &str, keda: &str) -> ServiceImport {
+    let options = Options {
+        kubernetes_version: kubernetes.parse().unwrap(),
+        keda_version: keda.parse().unwrap(),
         ..Options::default()
     };
-    let service = &translate(&data, &old).unwrap().services[0];
+    translate(data, &options).unwrap().services.remove(0)
+}
+
+/// The `tolerance` of the ScaledObject (the same for scaleUp and scaleDown).
+fn written_tolerance(service: &ServiceImport) -> Option<u32> {
     let behavior = &service
         .scaled_object
         .spec
         .advanced
         .horizontal_pod_autoscaler_config
         .behavior;
-    assert_eq!(behavior.scale_up.tolerance, None);
+    assert_eq!(behavior.scale_up.tolerance, behavior.scale_down.tolerance);
+    behavior.scale_up.tolerance
+}
+
+/// `service/c/web` (1 to 30 tasks) with the step policy `out` (+1), translated for these
+/// versions: the ScaledObject's `tolerance` and the report's tolerance row.
+fn tolerance_on(kubernetes: &str, keda: &str) -> (Option<u32>, crate::import::report::Row) {
+    let data = input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [step_policy(json!([]))]}),
+        json!({"MetricAlarms": [alarm("depth-high", &[ARN], "GreaterThanThreshold")]}),
+    );
+    let service = translate_on(&data, kubernetes, keda);
     let row = service
         .report
         .rows
         .iter()
-        .find(|r| r.setting.starts_with("HPA tolerance"))
-        .unwrap();
+        .find(|r| r.setting == crate::import::scaled_object::TOLERANCE_SETTING)
+        .unwrap()
+        .clone();
+    (written_tolerance(&service), row)
+}
+
+#[test]
+fn the_tolerance_swallows_small_steps_only() {
+    // Kubernetes 1.30 has no `tolerance`: +1 from C is lost when |1 - (C + 1) / C| <= 0.1 in
+    // floats, i.e. from 11 replicas on (10 -> 11 is 0.10000000000000009 from 1).
+    let (tolerance, row) = tolerance_on("1.30", "2.18");
+    assert_eq!(tolerance, None);
+    assert!(
+        matches!(&row.status, Status::Approximate(why) if why.contains("`out` +1 at 11-29 replicas")),
+        "{row:?}"
+    );
+    let (tolerance, row) = tolerance_on("1.35", "2.18");
+    assert_eq!((tolerance, row.status), (Some(0), Status::Exact));
+}
+
+#[test]
+fn lost_steps_on_1_33_and_1_34_follow_the_band_rule_that_holds_exactly_10_percent() {
+    // From 1.33 the HPA keeps the replicas for 0.9 <= ratio <= 1.1 (KEP-4951): 10 -> 11 is a
+    // ratio of exactly 1.1, held, so +1 is lost from 10 replicas, not 11 as up to 1.32.
+    for kubernetes in ["1.33", "1.34"] {
+        for keda in ["2.18", "2.17"] {
+            let (tolerance, row) = tolerance_on(kubernetes, keda);
+            assert_eq!(
+                tolerance,
+                (keda == "2.18").then_some(0),
+                "{kubernetes} {keda}"
+            );
+            assert!(
+                matches!(&row.status, Status::Approximate(why)
+                    if why.contains("`out` +1 at 10-29 replicas")),
+                "{kubernetes} {keda}: {row:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn keda_before_2_18_omits_tolerance_and_reports_the_steps_the_10_percent_swallows() {
+    let (tolerance, row) = tolerance_on("1.35", "2.17");
+    assert_eq!(tolerance, None);
+    assert!(row.became.contains("KEDA 2.17"), "{row:?}");
+    assert!(
+        matches!(&row.status, Status::Approximate(why)
+            if why.contains("KEDA 2.17 has no `tolerance`") && why.contains("+1 at 10-29 replicas")),
+        "{row:?}"
+    );
+    // Kubernetes 1.32 tests |1 - ratio|: 10 -> 11 passes.
+    let (tolerance, row) = tolerance_on("1.32", "2.17");
+    assert_eq!(tolerance, None);
     assert!(
         matches!(&row.status, Status::Approximate(why) if why.contains("+1 at 11-29 replicas")),
         "{row:?}"
@@ -204,6 +262,18 @@ fn target_tracking_without_its_alarm_high_and_with_disable_scale_in_never_runs()
     assert_eq!(row.status, Status::Exact);
 }
 
+/// `service/c/web` tracking ECS's CPU utilization at 50%, with these alarms.
+fn cpu_target_tracking(alarms: serde_json::Value) -> AwsInput {
+    input(
+        json!({"ScalableTargets": [target("service/c/web")]}),
+        json!({"ScalingPolicies": [target_tracking_policy(json!({
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
+        json!({"MetricAlarms": alarms}),
+    )
+}
+
 #[test]
 fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
     let mut high = alarm(
@@ -212,14 +282,7 @@ fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
         "GreaterThanThreshold",
     );
     high["Threshold"] = json!(50.0);
-    let data = input(
-        json!({"ScalableTargets": [target("service/c/web")]}),
-        json!({"ScalingPolicies": [target_tracking_policy(json!({
-            "TargetValue": 50.0,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))]}),
-        json!({"MetricAlarms": [high]}),
-    );
+    let data = cpu_target_tracking(json!([high]));
     let service = &translate(&data, &Options::default()).unwrap().services[0];
     let row = policy_row(service, "track");
     assert!(row.became.contains("AlarmLow"), "{row:?}");
@@ -228,4 +291,39 @@ fn a_cpu_trigger_without_its_alarm_low_still_scales_in_on_the_hpa() {
             if why.contains("DisableScaleIn cannot be expressed")),
         "{row:?}"
     );
+}
+
+#[test]
+fn a_cpu_trigger_says_tolerance_0_only_where_the_scaled_object_has_it() {
+    let data = cpu_target_tracking(json!([
+        alarm(
+            "TargetTracking-service/c/web-AlarmHigh-1",
+            &[ARN],
+            "GreaterThanThreshold"
+        ),
+        alarm(
+            "TargetTracking-service/c/web-AlarmLow-2",
+            &[ARN],
+            "LessThanThreshold"
+        ),
+    ]));
+    for (kubernetes, keda, written) in [
+        ("1.35", "2.18", true),
+        ("1.34", "2.18", true),
+        ("1.35", "2.17", false),
+        ("1.32", "2.18", false),
+    ] {
+        let service = &translate_on(&data, kubernetes, keda);
+        assert_eq!(
+            written_tolerance(service).is_some(),
+            written,
+            "{kubernetes} {keda}"
+        );
+        let row = policy_row(service, "track");
+        assert!(
+            matches!(&row.status, Status::Approximate(why)
+                if why.contains("(no stabilization, tolerance 0)") == written),
+            "{kubernetes} {keda}: {row:?}"
+        );
+    }
 }

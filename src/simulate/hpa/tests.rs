@@ -2,12 +2,14 @@
 
 use super::*;
 
+/// An HPA testing tolerances as Kubernetes <= 1.32 does.
 fn hpa(min: u32, max: u32, behavior: &Behavior) -> Hpa {
     Hpa::new(
         min,
         max,
         Rules::scale_up(behavior.scale_up.as_ref(), DEFAULT_TOLERANCE),
         Rules::scale_down(behavior.scale_down.as_ref(), DEFAULT_TOLERANCE),
+        ToleranceRule::Distance,
     )
 }
 

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// `tlsClientCert`/`tlsClientKey`); others are refused.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// gRPC address serving TLS beside `--grpc-listen`, which then stays plaintext: triggers
+    /// with and without `enableTLS` share one scaler (needs `--tls-cert`).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub grpc_tls_listen: Option<SocketAddr>,
     /// Policy sets served at most, inline ones included: beyond it an inline policy set is
     /// refused (RESOURCE_EXHAUSTED) and a new policy file is not loaded.
     #[arg(long, default_value_t = crate::registry::DEFAULT_MAX_POLICY_SETS, value_name = "N")]
@@ -122,6 +126,7 @@ impl From<ServeArgs> for ServeConfig {
                     cert,
                     key,
                     client_ca: args.tls_client_ca,
+                    listen: args.grpc_tls_listen,
                 }),
             limits: crate::serve::Limits {
                 max_policy_sets: args.max_policy_sets,

@@ -151,9 +151,8 @@ def scaler_binary() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """The real binary serving IDLE and BUSY (both minCapacity 0) from a temporary directory."""
+def start_scaler(tmp_path_factory: pytest.TempPathFactory, extra: list[str], pattern: re.Pattern):
+    """Starts the binary on IDLE and BUSY; yields the process, its log and `pattern`'s match."""
     policies = tmp_path_factory.mktemp("policies")
     for name in (IDLE, BUSY):
         (policies / f"{name}.yaml").write_text(
@@ -172,6 +171,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "127.0.0.1:0",
         "--tick-interval",
         "1",
+        *extra,
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -179,25 +179,26 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        match = None
-        while match is None:
-            match = SERVING_LINE.search(read_log(log_path))
-            if match is not None:
+        while True:
+            text = read_log(log_path)
+            match = SERVING_LINE.search(text)
+            extra_match = pattern.search(text)
+            if match is not None and extra_match is not None:
                 break
             if process.poll() is not None:
                 pytest.fail(
-                    f"ecs-scaler exited with {process.returncode} before serving:\n"
-                    f"{read_log(log_path)}",
+                    f"ecs-scaler exited with {process.returncode} before serving:\n{text}",
                     pytrace=False,
                 )
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"no `ecs-scaler serving.` line within {STARTUP_TIMEOUT} s:\n"
-                    f"{read_log(log_path)}",
+                    f"no `ecs-scaler serving.` line within {STARTUP_TIMEOUT} s:\n{text}",
                     pytrace=False,
                 )
             time.sleep(0.02)
-        yield Server(process, log_path, grpc_addr=match.group(1), http_addr=match.group(2))
+        yield Server(process, log_path, grpc_addr=match.group(1), http_addr=match.group(2)), (
+            extra_match
+        )
     finally:
         if process.poll() is None:
             process.terminate()
@@ -206,6 +207,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The real binary serving IDLE and BUSY (both minCapacity 0) from a temporary directory."""
+    for running, _ in start_scaler(tmp_path_factory, [], re.compile("")):
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -786,6 +794,110 @@ def test_max_capacity_beyond_the_hpa_replica_count_is_invalid_argument(server, k
     )
     details = invalid_argument(beyond.evaluate)
     assert "maxCapacity" in details and "32-bit" in details, details
+
+
+# ---------------------------------------------------------------------------------------------
+# (g) TLS beside plaintext: one scaler for triggers with and without `enableTLS`
+# ---------------------------------------------------------------------------------------------
+
+TLS_LINE = re.compile(r"gRPC with TLS serving.*?\bgrpc_tls=(\S+)")
+
+
+def write_certificates(directory: Path) -> dict[str, str]:
+    """A CA and a server certificate for 127.0.0.1 and localhost, as PEM text by file name."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    import ipaddress
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def pem_key(key) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("keda-client test CA"))
+        .issuer_name(name("keda-client test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("ecs-scaler"))
+        .issuer_name(ca.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {
+        "ca.crt": ca.public_bytes(serialization.Encoding.PEM).decode(),
+        "server.crt": server_cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "server.key": pem_key(server_key),
+    }
+    for file, text in files.items():
+        (directory / file).write_text(text)
+    return files
+
+
+@pytest.fixture(scope="module")
+def tls_scaler(tmp_path_factory: pytest.TempPathFactory):
+    """The binary with plaintext on --grpc-listen and TLS on --grpc-tls-listen."""
+    directory = tmp_path_factory.mktemp("certificates")
+    files = write_certificates(directory)
+    extra = [
+        "--grpc-tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        str(directory / "server.crt"),
+        "--tls-key",
+        str(directory / "server.key"),
+    ]
+    for running, tls in start_scaler(tmp_path_factory, extra, TLS_LINE):
+        yield SimpleNamespace(server=running, tls_addr=tls.group(1), ca=files["ca.crt"])
+
+
+def test_triggers_with_and_without_tls_share_one_scaler(tls_scaler, keda):
+    server = tls_scaler.server
+    wait_decided(server, IDLE)
+    plain = keda.trigger("plain", 0, {"scalerAddress": server.grpc_addr, "policy": IDLE})
+    secure = keda.trigger(
+        "secure",
+        0,
+        {"scalerAddress": tls_scaler.tls_addr, "enableTLS": "true", "policy": IDLE},
+        auth={"caCert": tls_scaler.ca},
+    )
+    # KEDA pools by address and TLS settings: two connections, one scaler.
+    assert len(keda.pool) == 2
+    assert plain.evaluate() == secure.evaluate() == (0.0, False)
+    assert plain.hpa_metric_name() == secure.hpa_metric_name()
+    # Each port speaks only its own protocol.
+    wrong = keda.trigger("wrong", 0, {"scalerAddress": tls_scaler.tls_addr, "policy": IDLE})
+    error = rpc_error(lambda: wrong.stub.IsActive(wrong.ref, timeout=RPC_TIMEOUT))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
 
 
 # ---------------------------------------------------------------------------------------------

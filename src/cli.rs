@@ -1,4 +1,4 @@
-//! The command line: `serve`, `validate`, `simulate` and `import`.
+//! The command line: `serve`, `validate`, `simulate`, `import`, `crd` and `doctor`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure, 2 bad input (a policy file, a trace, an
 //! argument).
@@ -43,6 +43,9 @@ pub enum Command {
     /// Print the ScalingPolicySet CustomResourceDefinition (YAML), as committed in
     /// deploy/crds/scalingpolicysets.yaml.
     Crd,
+    /// Check ScaledObject files for what would stop the HPA from setting the replicas to the
+    /// scaler's D (metricType, HPA behaviour, fallback); exit 0 none, 1 some, 2 bad input.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// Arguments of `serve`.

@@ -384,6 +384,7 @@ fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
     tokio::spawn(
         crate::kubernetes::status::StatusWriter::new(client.clone(), registry.clone())
             .with_rejections(rejections.clone())
+            .with_scaled_objects(scaled_objects.clone())
             .with_lease(lease)
             .run(),
     );

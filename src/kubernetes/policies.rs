@@ -232,6 +232,15 @@ impl ScaledObjects {
         self.targets.borrow().get(id).cloned()
     }
 
+    /// Every ScaledObject as the reflector holds it, as JSON (for [`crate::doctor`]).
+    pub fn objects(&self) -> Vec<serde_json::Value> {
+        self.store
+            .state()
+            .iter()
+            .filter_map(|object| serde_json::to_value(object.as_ref()).ok())
+            .collect()
+    }
+
     /// A receiver that sees every change of the scale targets of the policy sets.
     pub fn changes(&self) -> watch::Receiver<Arc<TargetIndex>> {
         self.targets.clone()

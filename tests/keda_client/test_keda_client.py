@@ -708,11 +708,30 @@ def test_an_edited_inline_trigger_replaces_its_policy_set(server, keda):
     address = server.grpc_addr
     before = keda.trigger("edited", 0, {"scalerAddress": address, "targetValue": "10"})
     assert before.evaluate() == (1.0, True)
-    after = keda.trigger(
-        "edited", 0, {"scalerAddress": address, "targetValue": "10", "minCapacity": "6"}
-    )
-    assert after.evaluate() == (6.0, True)
-    assert after.evaluate() == (6.0, True)
+    old_stream = ActivityStream(before)
+    try:
+        assert old_stream.messages.get(timeout=FIRST_MESSAGE_TIMEOUT) is True
+        after = keda.trigger(
+            "edited", 0, {"scalerAddress": address, "targetValue": "10", "minCapacity": "6"}
+        )
+        assert after.evaluate() == (6.0, True)
+        new_stream = ActivityStream(after)
+        try:
+            assert new_stream.messages.get(timeout=FIRST_MESSAGE_TIMEOUT) is True
+            # The replaced policy set's stream ends cleanly (KEDA then reconnects after 2 s); the
+            # old metadata reconnecting while the new one is in use is refused, not rebuilt.
+            deadline = time.monotonic() + STREAM_RETRY + FIRST_MESSAGE_TIMEOUT
+            while len(old_stream.ends) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                assert after.evaluate() == (6.0, True)
+            assert old_stream.ends[0] == "OK", old_stream.ends
+            assert old_stream.ends[1].startswith("INVALID_ARGUMENT"), old_stream.ends
+            assert "metricName" in old_stream.ends[1], old_stream.ends
+            assert new_stream.ends == [], "the new trigger's stream must stay open"
+        finally:
+            new_stream.stop()
+    finally:
+        old_stream.stop()
     assert decision(server, "edited")["min"] == 6
 
 

@@ -176,6 +176,9 @@ struct Entry {
     /// The fingerprint of the version this one replaced, if any: an inline trigger asking for
     /// it again while this one is in use is another live trigger ([`INLINE_CONFLICT_WINDOW`]).
     replaced: Option<u64>,
+    /// The metadata fingerprint of the trigger last refused as conflicting (0: none), so that
+    /// its retries are refused without compiling its metadata again.
+    refused: AtomicU64,
 }
 
 /// The task that resolves the CloudWatch alarms of a policy document and serves the result.
@@ -401,6 +404,13 @@ impl Registry {
         let name = inline_policy_set_name(scaled_object, Some(metric));
         let name = name.as_ref();
         let fingerprint = fingerprint(metadata);
+        let window = u64::try_from(INLINE_CONFLICT_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        let conflict = || ResolveError::InlineTriggerConflict {
+            id: PolicySetId::new(namespace, name),
+            scaled_object: format!("{namespace}/{scaled_object}"),
+            metric: metric.to_owned(),
+            window_seconds: INLINE_CONFLICT_WINDOW.as_secs(),
+        };
         // (document fingerprint, the one it replaced, last use) of the version served now.
         let current = {
             let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
@@ -410,6 +420,15 @@ impl Registry {
                     Origin::Inline { fingerprint: f } if f == fingerprint => {
                         entry.last_used.store(self.now_ms(), Ordering::Relaxed);
                         return Ok(entry.handle.clone());
+                    }
+                    Origin::Inline { .. }
+                        if entry.refused.load(Ordering::Relaxed) == fingerprint
+                            && self
+                                .now_ms()
+                                .saturating_sub(entry.last_used.load(Ordering::Relaxed))
+                                < window =>
+                    {
+                        return Err(conflict());
                     }
                     Origin::Inline { .. } => Some((
                         entry.handle.set.fingerprint,
@@ -428,19 +447,16 @@ impl Registry {
         let id = PolicySetId::new(namespace, name);
         let document = inline_document(metadata, &id)?;
         let set = compile(&document).map_err(ResolveError::InlinePolicy)?;
-        if let Some((served, replaced, last_used)) = current {
-            let window = u64::try_from(INLINE_CONFLICT_WINDOW.as_millis()).unwrap_or(u64::MAX);
-            if served != set.fingerprint
-                && replaced == Some(set.fingerprint)
-                && self.now_ms().saturating_sub(last_used) < window
-            {
-                return Err(ResolveError::InlineTriggerConflict {
-                    id,
-                    scaled_object: format!("{namespace}/{scaled_object}"),
-                    metric: metric.to_owned(),
-                    window_seconds: INLINE_CONFLICT_WINDOW.as_secs(),
-                });
+        if let Some((served, replaced, last_used)) = current
+            && served != set.fingerprint
+            && replaced == Some(set.fingerprint)
+            && self.now_ms().saturating_sub(last_used) < window
+        {
+            let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = sets.get(namespace).and_then(|names| names.get(name)) {
+                entry.refused.store(fingerprint, Ordering::Relaxed);
             }
+            return Err(conflict());
         }
         let limit = self.max_policy_sets();
         if current.is_none() && self.len() >= limit {
@@ -540,6 +556,7 @@ impl Registry {
             capacity,
             last_used: AtomicU64::new(self.now_ms()),
             replaced: None,
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -612,6 +629,7 @@ impl Registry {
                         capacity: None,
                         last_used: AtomicU64::new(self.now_ms()),
                         replaced: None,
+                        refused: AtomicU64::new(0),
                     };
                     names.insert(id.name.clone(), entry);
                     (handle, true)

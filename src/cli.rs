@@ -1,4 +1,4 @@
-//! The command line: `serve`, `validate`, `simulate` and `import`.
+//! The command line: `serve`, `validate`, `simulate`, `import`, `crd` and `doctor`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure, 2 bad input (a policy file, a trace, an
 //! argument).
@@ -43,6 +43,9 @@ pub enum Command {
     /// Print the ScalingPolicySet CustomResourceDefinition (YAML), as committed in
     /// deploy/crds/scalingpolicysets.yaml.
     Crd,
+    /// Check ScaledObject files for what would stop the HPA from setting the replicas to the
+    /// scaler's D (metricType, HPA behaviour, fallback); exit 0 none, 1 some, 2 bad input.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// Arguments of `serve`.
@@ -83,6 +86,10 @@ pub struct ServeArgs {
     /// `tlsClientCert`/`tlsClientKey`); others are refused.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// gRPC address serving TLS beside `--grpc-listen`, which then stays plaintext: triggers
+    /// with and without `enableTLS` share one scaler (needs `--tls-cert`).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub grpc_tls_listen: Option<SocketAddr>,
     /// Policy sets served at most, inline ones included: beyond it an inline policy set is
     /// refused (RESOURCE_EXHAUSTED) and a new policy file is not loaded.
     #[arg(long, default_value_t = crate::registry::DEFAULT_MAX_POLICY_SETS, value_name = "N")]
@@ -137,6 +144,7 @@ impl From<ServeArgs> for ServeConfig {
                     cert,
                     key,
                     client_ca: args.tls_client_ca,
+                    listen: args.grpc_tls_listen,
                 }),
             limits: crate::serve::Limits {
                 max_policy_sets: args.max_policy_sets,

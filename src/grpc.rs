@@ -145,7 +145,8 @@ fn status_of(error: ResolveError) -> Status {
         ResolveError::NotFound { .. } => Status::not_found(error.to_string()),
         ResolveError::Metadata(_)
         | ResolveError::InlinePolicy(_)
-        | ResolveError::InlineConflict(_) => Status::invalid_argument(error.to_string()),
+        | ResolveError::InlineConflict(_)
+        | ResolveError::InlineTriggerConflict { .. } => Status::invalid_argument(error.to_string()),
         ResolveError::TooManyPolicySets { .. } => Status::resource_exhausted(error.to_string()),
     }
 }

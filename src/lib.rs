@@ -23,7 +23,8 @@
 //!   file, or in a cluster TokenReview and SubjectAccessReview) and how often.
 //! - [`kubernetes`]: in a cluster, `ScalingPolicySet` resources (the CRD is generated from
 //!   [`policy::document`]) and ScaledObjects watched into the registry, scale targets watched
-//!   for the current capacity ([`capacity::kube`]), status written back.
+//!   for the current capacity ([`capacity::kube`]), status written back; [`doctor`] checks
+//!   that the ScaledObjects let the HPA set the replicas to D (`Configured`, `ecs-scaler doctor`).
 //! - [`simulate`]: replays a metric trace through the engine, without servers, and compares it
 //!   with KEDA + HPA on EKS; [`import`] turns ECS scaling policies into policy sets and
 //!   ScaledObjects; [`cli`] and [`serve`] wire the binary.
@@ -33,6 +34,7 @@ pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod controller;
+pub mod doctor;
 pub mod engine;
 pub mod grpc;
 pub mod http;

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate(&args),
         Command::Simulate(args) => cli::simulate(&args),
         Command::Import(args) => ecs_scaler::import::run(&args),
+        Command::Doctor(args) => ecs_scaler::doctor::run(&args),
         Command::Crd => {
             print!("{}", ecs_scaler::kubernetes::crd::crd_yaml());
             ExitCode::SUCCESS

@@ -1,9 +1,11 @@
 //! The policy sets being served, their controllers, and how a trigger finds its policy set.
 //!
-//! Policy sets come from files (or the embedded examples) and from inline trigger metadata.
+//! Policy sets come from files (or the embedded examples) and from inline trigger metadata (one
+//! per ScaledObject and metric: [`crate::policy::inline::inline_policy_set_name`]).
 //! Each has a controller (run by the registry's [`Driver`]) and a [`PolicySetHandle`] through
 //! which the gRPC and HTTP layers read its latest verdict. Lookups borrow the namespace and name
-//! from the request, so serving a known policy set allocates nothing.
+//! from the request, so serving a known policy set allocates nothing (but the name of an inline
+//! trigger with a `metricName`).
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
 //! one last decided, so a reload never resets a service to its minimum. Removing one stops its
@@ -43,7 +45,9 @@ use crate::engine::Decision;
 use crate::policy::cloudwatch_alarm;
 use crate::policy::compiled::keda_metric_name;
 use crate::policy::document::MetricSpec;
-use crate::policy::inline::{MetadataError, TriggerPolicy, classify, inline_document};
+use crate::policy::inline::{
+    MetadataError, TriggerPolicy, classify, inline_document, inline_metric, inline_policy_set_name,
+};
 use crate::policy::{CompiledPolicySet, PolicySetId, ValidationErrors, compile};
 use crate::sources::cloudwatch::alarms::AlarmDefinition;
 use crate::sources::hub::SourceHub;
@@ -117,6 +121,25 @@ pub enum ResolveError {
          `policy` or remove the inline keys"
     )]
     InlineConflict(PolicySetId),
+    /// Two live triggers (of one ScaledObject, or of a ScaledObject and a ScaledJob of the same
+    /// name) with the same metric but different settings ask for one inline policy set: the
+    /// latest one keeps it, the one it replaced is refused instead of replacing it back.
+    #[error(
+        "trigger metadata: another trigger of {scaled_object} with `metricName: {metric}` and \
+         other settings uses the inline policy set {id} (asked within the last {window_seconds} \
+         s); give each inline trigger its own `metricName` (its policy set is then \
+         `<scaledObject>.<metricName>`)"
+    )]
+    InlineTriggerConflict {
+        /// The policy set both triggers name.
+        id: PolicySetId,
+        /// `namespace/name` of the ScaledObject.
+        scaled_object: String,
+        /// The metric both triggers name.
+        metric: String,
+        /// How long the other trigger must go unasked before this one may replace it.
+        window_seconds: u64,
+    },
     /// Creating the inline policy set would exceed the policy set limit.
     #[error(
         "trigger metadata: cannot create the inline policy set {id}: the limit of {limit} policy \
@@ -133,6 +156,12 @@ pub enum ResolveError {
 /// How many policy sets a registry serves at most, unless told otherwise.
 pub const DEFAULT_MAX_POLICY_SETS: usize = 10_000;
 
+/// An inline policy set that replaced another version is not replaced back by that version
+/// while a request used it within this window: two live triggers with the same inline policy
+/// set would otherwise rebuild it on every request. KEDA asks about a live trigger every
+/// `pollingInterval` (default 30 s) and every HPA sync (15 s).
+pub const INLINE_CONFLICT_WINDOW: Duration = Duration::from_secs(60);
+
 struct Entry {
     handle: PolicySetHandle,
     origin: Origin,
@@ -144,6 +173,12 @@ struct Entry {
     /// When a request last resolved an inline policy set (or it was created), in milliseconds
     /// since the registry's epoch: see [`Registry::remove_idle_inline`].
     last_used: AtomicU64,
+    /// The fingerprint of the version this one replaced, if any: an inline trigger asking for
+    /// it again while this one is in use is another live trigger ([`INLINE_CONFLICT_WINDOW`]).
+    replaced: Option<u64>,
+    /// The metadata fingerprint of the trigger last refused as conflicting (0: none), so that
+    /// its retries are refused without compiling its metadata again.
+    refused: AtomicU64,
 }
 
 /// The task that resolves the CloudWatch alarms of a policy document and serves the result.
@@ -357,7 +392,7 @@ impl Registry {
     fn resolve_inline(
         &self,
         namespace: &str,
-        name: &str,
+        scaled_object: &str,
         metadata: &HashMap<String, String>,
     ) -> Result<PolicySetHandle, ResolveError> {
         let namespace = if namespace.is_empty() {
@@ -365,35 +400,77 @@ impl Registry {
         } else {
             namespace
         };
+        let metric = inline_metric(metadata);
+        let name = inline_policy_set_name(scaled_object, Some(metric));
+        let name = name.as_ref();
         let fingerprint = fingerprint(metadata);
-        let replaces = {
+        let window = u64::try_from(INLINE_CONFLICT_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        let conflict = || ResolveError::InlineTriggerConflict {
+            id: PolicySetId::new(namespace, name),
+            scaled_object: format!("{namespace}/{scaled_object}"),
+            metric: metric.to_owned(),
+            window_seconds: INLINE_CONFLICT_WINDOW.as_secs(),
+        };
+        // (document fingerprint, the one it replaced, last use) of the version served now.
+        let current = {
             let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
             let entry = sets.get(namespace).and_then(|names| names.get(name));
-            if let Some(entry) = entry {
-                match entry.origin {
+            match entry {
+                Some(entry) => match entry.origin {
                     Origin::Inline { fingerprint: f } if f == fingerprint => {
                         entry.last_used.store(self.now_ms(), Ordering::Relaxed);
                         return Ok(entry.handle.clone());
                     }
-                    Origin::Inline { .. } => {}
+                    Origin::Inline { .. }
+                        if entry.refused.load(Ordering::Relaxed) == fingerprint
+                            && self
+                                .now_ms()
+                                .saturating_sub(entry.last_used.load(Ordering::Relaxed))
+                                < window =>
+                    {
+                        return Err(conflict());
+                    }
+                    Origin::Inline { .. } => Some((
+                        entry.handle.set.fingerprint,
+                        entry.replaced,
+                        entry.last_used.load(Ordering::Relaxed),
+                    )),
                     _ => {
                         return Err(ResolveError::InlineConflict(PolicySetId::new(
                             namespace, name,
                         )));
                     }
-                }
+                },
+                None => None,
             }
-            entry.is_some()
         };
         let id = PolicySetId::new(namespace, name);
         let document = inline_document(metadata, &id)?;
         let set = compile(&document).map_err(ResolveError::InlinePolicy)?;
+        if let Some((served, replaced, last_used)) = current
+            && served != set.fingerprint
+            && replaced == Some(set.fingerprint)
+            && self.now_ms().saturating_sub(last_used) < window
+        {
+            let sets = self.sets.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = sets.get(namespace).and_then(|names| names.get(name)) {
+                entry.refused.store(fingerprint, Ordering::Relaxed);
+            }
+            return Err(conflict());
+        }
         let limit = self.max_policy_sets();
-        if !replaces && self.len() >= limit {
+        if current.is_none() && self.len() >= limit {
             return Err(ResolveError::TooManyPolicySets { id, limit });
         }
-        info!(policy_set = %id, "Inline policy set created from trigger metadata.");
-        Ok(self.insert(set, Origin::Inline { fingerprint }))
+        let handle = self.insert(set, Origin::Inline { fingerprint });
+        match current {
+            None => info!(policy_set = %id, "Inline policy set created from trigger metadata."),
+            Some((served, ..)) if served != handle.set.fingerprint => {
+                info!(policy_set = %id, "Inline policy set replaced: its trigger changed.");
+            }
+            Some(_) => {}
+        }
+        Ok(handle)
     }
 
     /// Serves `set`, replacing a policy set with the same id; returns its handle.
@@ -420,6 +497,7 @@ impl Registry {
             entry.origin = origin;
             return (entry.handle.clone(), false);
         }
+        let replaced = names.get(&set.id.name).map(|e| e.handle.set.fingerprint);
         let previous = names.get(&set.id.name).map(|e| e.handle.verdict());
         let decided = previous.as_ref().and_then(|v| v.decision());
         let bounds = names
@@ -435,7 +513,8 @@ impl Registry {
             .get()
             .and_then(|source| source.view(&set));
         let name = set.id.name.clone();
-        let entry = self.start(set, origin, capacity, carried, bounds);
+        let mut entry = self.start(set, origin, capacity, carried, bounds);
+        entry.replaced = replaced;
         let handle = entry.handle.clone();
         names.insert(name, entry);
         drop(sets);
@@ -476,6 +555,8 @@ impl Registry {
             controller: Some(running),
             capacity,
             last_used: AtomicU64::new(self.now_ms()),
+            replaced: None,
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -502,7 +583,9 @@ impl Registry {
             let carried = decided.map_or(set.min_capacity, |d| d.desired);
             let bounds = carried_bounds(&set, &set, decided);
             restarted.push(set.id.clone());
+            let replaced = entry.replaced;
             *entry = self.start(set, entry.origin.clone(), view, carried, bounds);
+            entry.replaced = replaced;
         }
         drop(sets);
         for id in &restarted {
@@ -545,6 +628,8 @@ impl Registry {
                         controller: None,
                         capacity: None,
                         last_used: AtomicU64::new(self.now_ms()),
+                        replaced: None,
+                        refused: AtomicU64::new(0),
                     };
                     names.insert(id.name.clone(), entry);
                     (handle, true)

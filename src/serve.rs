@@ -131,6 +131,10 @@ pub struct TlsFiles {
     /// CA certificates that client certificates must chain to (KEDA's `tlsClientCert`); when
     /// set, clients without a valid certificate are refused.
     pub client_ca: Option<PathBuf>,
+    /// Where TLS is served (`--grpc-tls-listen`). When set, `grpc_listen` stays plaintext and
+    /// both serve the same policy sets, so triggers with and without `enableTLS` (which KEDA
+    /// pools as different connections) can share one scaler; when not, `grpc_listen` is TLS.
+    pub listen: Option<SocketAddr>,
 }
 
 impl TlsFiles {
@@ -215,6 +219,8 @@ pub struct Server {
     clock: Arc<dyn Clock>,
     push_auth: PushAuth,
     grpc_listener: tokio::net::TcpListener,
+    /// The TLS listener beside the plaintext one (`--grpc-tls-listen`).
+    grpc_tls_listener: Option<tokio::net::TcpListener>,
     http_listener: tokio::net::TcpListener,
 }
 
@@ -280,6 +286,10 @@ impl Server {
             tls: config.tls.as_ref().map(TlsFiles::load).transpose()?,
             limits: config.limits,
             grpc_listener: bind(config.grpc_listen).await?,
+            grpc_tls_listener: match config.tls.as_ref().and_then(|tls| tls.listen) {
+                Some(address) => Some(bind(address).await?),
+                None => None,
+            },
             http_listener: bind(config.http_listen).await?,
             registry,
             clock,
@@ -290,6 +300,13 @@ impl Server {
     /// The bound gRPC address.
     pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
         self.grpc_listener.local_addr()
+    }
+
+    /// The bound address of the TLS listener beside the plaintext one, if any.
+    pub fn grpc_tls_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.grpc_tls_listener
+            .as_ref()
+            .map(tokio::net::TcpListener::local_addr)
     }
 
     /// The bound HTTP address.
@@ -315,23 +332,48 @@ impl Server {
         health
             .set_serving::<ExternalScalerServer<ScalerService>>()
             .await;
-        let mut builder = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(self.limits.grpc_keepalive))
-            .http2_keepalive_timeout(Some(self.limits.grpc_keepalive));
-        if let Some(tls) = self.tls {
-            builder = builder.tls_config(tls).map_err(ServeError::Grpc)?;
-        }
-        let grpc = builder
-            .add_service(health_service)
-            .add_service(
-                ScalerService::new(self.registry.clone(), stopped.clone())
-                    .with_max_streams(self.limits.max_stream_subscribers)
-                    .into_server(),
-            )
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(self.grpc_listener),
-                wait_for(stopped.clone()),
-            );
+        let service = ScalerService::new(self.registry.clone(), stopped.clone())
+            .with_max_streams(self.limits.max_stream_subscribers);
+        let keepalive = self.limits.grpc_keepalive;
+        let grpc_server = |listener: tokio::net::TcpListener,
+                           tls: Option<ServerTlsConfig>|
+         -> Result<_, ServeError> {
+            let mut builder = tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(keepalive))
+                .http2_keepalive_timeout(Some(keepalive));
+            if let Some(tls) = tls {
+                builder = builder.tls_config(tls).map_err(ServeError::Grpc)?;
+            }
+            Ok(builder
+                .add_service(health_service.clone())
+                .add_service(service.clone().into_server())
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    wait_for(stopped.clone()),
+                ))
+        };
+        // With a TLS listener of its own, the main gRPC listener stays plaintext.
+        let (plain_tls, tls_listener) = match self.grpc_tls_listener {
+            Some(listener) => {
+                info!(grpc_tls = %local(&listener), "gRPC with TLS serving beside plaintext.");
+                (None, Some((listener, self.tls)))
+            }
+            None => (self.tls, None),
+        };
+        let grpc = grpc_server(self.grpc_listener, plain_tls)?;
+        let grpc_tls = match tls_listener {
+            Some((listener, tls)) => Some(grpc_server(listener, tls)?),
+            None => None,
+        };
+        let grpc = async move {
+            match grpc_tls {
+                Some(grpc_tls) => {
+                    let (plain, tls) = tokio::join!(grpc, grpc_tls);
+                    plain.and(tls)
+                }
+                None => grpc.await,
+            }
+        };
         let body_limits = http::BodyLimits {
             max_push_body_bytes: self.limits.max_push_body_bytes,
             ..http::BodyLimits::default()
@@ -434,6 +476,7 @@ fn start_cluster_store(client: kube::Client, registry: &Arc<Registry>) {
     tokio::spawn(
         crate::kubernetes::status::StatusWriter::new(client.clone(), registry.clone())
             .with_rejections(rejections.clone())
+            .with_scaled_objects(scaled_objects.clone())
             .with_lease(lease)
             .run(),
     );

@@ -43,7 +43,8 @@ fn key() -> impl Strategy<Value = String> {
         .copied()
         .collect();
     prop_oneof![
-        4 => proptest::sample::select(known).prop_map(str::to_owned),
+        4 => proptest::sample::select(known.clone()).prop_map(str::to_owned),
+        1 => proptest::sample::select(known).prop_map(|key| format!("{key}FromEnv")),
         1 => "[a-zA-Z]{1,12}",
         1 => ".{0,8}",
     ]

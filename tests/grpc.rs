@@ -298,9 +298,10 @@ async fn inline_trigger_metadata_is_served() {
         .await
         .unwrap()
         .into_inner();
+    // The policy set is named after the ScaledObject and the trigger's metric.
     assert_eq!(
         spec.metric_specs[0].metric_name,
-        "ecs-desired-jobs-worker-so"
+        "ecs-desired-jobs-worker-so-queue"
     );
     let value = eventually("a decision of the inline policy set", WITHIN, async || {
         running

@@ -16,6 +16,6 @@ fn keda_client_suite_passes() {
     pytest::run_suite(
         "KEDA client",
         "tests/keda_client",
-        "grpc, grpc_tools.protoc, grpc_health.v1.health_pb2, pytest",
+        "grpc, grpc_tools.protoc, grpc_health.v1.health_pb2, pytest, cryptography",
     );
 }

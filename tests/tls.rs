@@ -16,6 +16,17 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// Starts the scaler (embedded examples) with TLS from `dir`; returns its address and a stop.
 async fn start(dir: &Path, client_ca: bool) -> (SocketAddr, oneshot::Sender<()>) {
+    let (address, _, stop) = start_with(dir, client_ca, false).await;
+    (address, stop)
+}
+
+/// [`start`]; with `tls_beside`, TLS is served on a listener of its own (`--grpc-tls-listen`)
+/// and the main one stays plaintext: returns (main address, TLS address, stop).
+async fn start_with(
+    dir: &Path,
+    client_ca: bool,
+    tls_beside: bool,
+) -> (SocketAddr, Option<SocketAddr>, oneshot::Sender<()>) {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let server = Server::bind(ServeConfig {
         policies: None,
@@ -30,16 +41,18 @@ async fn start(dir: &Path, client_ca: bool) -> (SocketAddr, oneshot::Sender<()>)
             cert: dir.join("server.crt"),
             key: dir.join("server.key"),
             client_ca: client_ca.then(|| dir.join("ca.crt")),
+            listen: tls_beside.then_some(any),
         }),
     })
     .await
     .unwrap();
     let address = server.grpc_addr().unwrap();
+    let tls_address = server.grpc_tls_addr().map(Result::unwrap);
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
-    (address, stop)
+    (address, tls_address, stop)
 }
 
 fn pem(dir: &Path, name: &str) -> Vec<u8> {
@@ -112,6 +125,52 @@ async fn client_certificates_signed_by_the_client_ca_are_accepted_others_refused
     );
 }
 
+/// A plaintext call, as KEDA makes it without `enableTLS`.
+async fn plaintext_get_metric_spec(address: SocketAddr) -> Result<(), ()> {
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await;
+    match channel {
+        Err(_) => Err(()),
+        Ok(channel) => ExternalScalerClient::new(channel)
+            .get_metric_spec(ScaledObjectRef {
+                name: "checkout".to_owned(),
+                namespace: "default".to_owned(),
+                scaler_metadata: [("policy".to_owned(), "checkout".to_owned())].into(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|_| ()),
+    }
+}
+
+#[tokio::test]
+async fn tls_beside_plaintext_serves_both_kinds_of_trigger_from_one_scaler() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates::write(dir.path(), "ecs-scaler test CA");
+    let (plain, tls, _stop) = start_with(dir.path(), true, true).await;
+    let tls = tls.expect("a TLS listener");
+    assert_ne!(plain, tls);
+    // Plaintext on the main listener, no client certificate asked.
+    plaintext_get_metric_spec(plain).await.unwrap();
+    // TLS, with the client certificate, on the other.
+    get_metric_spec(tls, dir.path(), Some(dir.path()))
+        .await
+        .unwrap();
+    // Each listener speaks only its own protocol.
+    assert!(plaintext_get_metric_spec(tls).await.is_err());
+    assert!(
+        get_metric_spec(plain, dir.path(), Some(dir.path()))
+            .await
+            .is_err()
+    );
+    // The TLS listener still requires a client certificate.
+    assert!(get_metric_spec(tls, dir.path(), None).await.is_err());
+}
+
 #[tokio::test]
 async fn plaintext_clients_cannot_talk_to_a_tls_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +208,7 @@ async fn missing_tls_files_are_reported_with_their_path() {
             cert: dir.path().join("missing.crt"),
             key: dir.path().join("missing.key"),
             client_ca: None,
+            listen: None,
         }),
     })
     .await;

@@ -19,15 +19,16 @@ use crate::policy::document::{API_VERSION, KIND, Metadata, ScalingPolicySet};
 /// Where the generated CRD is committed, relative to the crate root.
 pub const CRD_PATH: &str = "deploy/crds/scalingpolicysets.yaml";
 
-/// The status subresource: the last decision and three conditions.
+/// The status subresource: the last decision and four conditions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingPolicySetStatus {
     /// The last decision the scaler published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<LastDecision>,
-    /// `Ready` (a decision can be made), `SourcesHealthy` (every source delivers) and
-    /// `Accepted` (the latest spec compiled).
+    /// `Ready` (a decision can be made), `SourcesHealthy` (every source delivers),
+    /// `Accepted` (the latest spec compiled) and `Configured` (the ScaledObjects naming it let
+    /// the HPA set the replicas to D).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -57,7 +58,7 @@ pub struct LastDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// `Ready`, `SourcesHealthy` or `Accepted`.
+    /// `Ready`, `SourcesHealthy`, `Accepted` or `Configured`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

@@ -8,8 +8,9 @@
 //!
 //! ScaledObjects are watched to find a policy set's scale target when its spec has no
 //! `scaleTargetRef`: the target of the ScaledObject whose `external`/`external-push` trigger
-//! names the policy set (`policy`, `policyNamespace`; inline metadata names the policy set like
-//! the ScaledObject). [`KubeCapacitySource`] then watches that target for the current capacity.
+//! names the policy set (`policy`, `policyNamespace`; inline metadata names the policy set after
+//! the ScaledObject and its metric). [`KubeCapacitySource`] then watches that target for the
+//! current capacity.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -28,6 +29,7 @@ use super::crd::to_document;
 use crate::capacity::kube::KubeCapacity;
 use crate::capacity::{CapacityChanges, CapacityObservation, CapacitySource, CapacityView};
 use crate::policy::document::ScaleTargetRef;
+use crate::policy::inline::{FROM_ENV, inline_policy_set_name};
 use crate::policy::{CompiledPolicySet, PolicySetId, compile};
 use crate::registry::{Origin, Registry};
 
@@ -230,6 +232,15 @@ impl ScaledObjects {
         self.targets.borrow().get(id).cloned()
     }
 
+    /// Every ScaledObject as the reflector holds it, as JSON (for [`crate::doctor`]).
+    pub fn objects(&self) -> Vec<serde_json::Value> {
+        self.store
+            .state()
+            .iter()
+            .filter_map(|object| serde_json::to_value(object.as_ref()).ok())
+            .collect()
+    }
+
     /// A receiver that sees every change of the scale targets of the policy sets.
     pub fn changes(&self) -> watch::Receiver<Arc<TargetIndex>> {
         self.targets.clone()
@@ -254,7 +265,7 @@ fn index_targets(objects: &[Arc<DynamicObject>]) -> TargetIndex {
 }
 
 /// The policy sets the ScaledObject's `external`/`external-push` triggers ask this scaler for.
-fn served_policy_sets(object: &DynamicObject) -> Vec<PolicySetId> {
+pub(crate) fn served_policy_sets(object: &DynamicObject) -> Vec<PolicySetId> {
     let namespace = object.namespace().unwrap_or_else(|| "default".to_owned());
     let Some(triggers) = object.data["spec"]["triggers"].as_array() else {
         return Vec::new();
@@ -262,17 +273,43 @@ fn served_policy_sets(object: &DynamicObject) -> Vec<PolicySetId> {
     triggers
         .iter()
         .filter(|trigger| matches!(trigger["type"].as_str(), Some("external" | "external-push")))
-        .map(|trigger| {
-            let metadata = &trigger["metadata"];
-            let name = metadata["policy"]
-                .as_str()
-                .map_or_else(|| object.name_any(), str::to_owned);
-            let policy_namespace = metadata["policyNamespace"]
-                .as_str()
-                .map_or_else(|| namespace.clone(), str::to_owned);
-            PolicySetId::new(policy_namespace, name)
+        .filter_map(|trigger| {
+            trigger_policy_set(&namespace, &object.name_any(), &trigger["metadata"])
         })
         .collect()
+}
+
+/// The policy set one scaler trigger of ScaledObject `namespace/name` asks for, as
+/// [`crate::policy::inline`] names it; `None` when a key that decides it (`policy`,
+/// `policyNamespace`, `metricName`) comes only from the workload's environment
+/// (`<key>FromEnv`), which the scaler does not see.
+pub(crate) fn trigger_policy_set(
+    namespace: &str,
+    name: &str,
+    metadata: &serde_json::Value,
+) -> Option<PolicySetId> {
+    let literal = |key: &str| {
+        metadata[key]
+            .as_str()
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let from_env = |key: &str| metadata.get(format!("{key}{FROM_ENV}")).is_some();
+    if let Some(policy) = literal("policy") {
+        let policy_namespace = match literal("policyNamespace") {
+            Some(other) => other,
+            None if from_env("policyNamespace") => return None,
+            None => namespace,
+        };
+        return Some(PolicySetId::new(policy_namespace, policy));
+    }
+    if from_env("policy") || (literal("metricName").is_none() && from_env("metricName")) {
+        return None;
+    }
+    Some(PolicySetId::new(
+        namespace,
+        inline_policy_set_name(name, literal("metricName")),
+    ))
 }
 
 /// A ScaledObject's `spec.scaleTargetRef` (KEDA's defaults: `apps/v1`, `Deployment`).

@@ -1,8 +1,12 @@
 //! The status of each `ScalingPolicySet`: its last decision, the reasons, and the `Ready`,
-//! `SourcesHealthy` and `Accepted` conditions, written with server-side apply (field manager
-//! `ecs-scaler`). `Accepted` is `False` while the resource's latest spec does not compile (the
-//! message says why; the generation in `observedGeneration` stays in service); a new resource
-//! that does not compile gets a status with `Ready` and `Accepted` `False` and nothing else.
+//! `SourcesHealthy`, `Accepted` and `Configured` conditions, written with server-side apply
+//! (field manager `ecs-scaler`). `Accepted` is `False` while the resource's latest spec does not
+//! compile (the message says why; the generation in `observedGeneration` stays in service); a
+//! new resource that does not compile gets a status with `Ready` and `Accepted` `False` and
+//! nothing else. `Configured` (with the watched ScaledObjects) is `False` while a ScaledObject
+//! naming the policy set would not let the HPA set the replicas to D ([`crate::doctor`]: its
+//! `metricType`, its HPA behaviour, its fallback), the message giving each field and its fix;
+//! `Unknown` while no ScaledObject names it.
 //!
 //! A status is written when what it says changes (desired, bounds, reasons, conditions), not
 //! at every evaluation, so the API server sees a write per decision change rather than per tick.
@@ -23,8 +27,9 @@ use tracing::{debug, warn};
 use super::ScalingPolicySetResource;
 use super::crd::{Condition, LastDecision, ScalingPolicySetStatus};
 use super::lease::LeaseLock;
-use super::policies::{Rejected, Rejections};
+use super::policies::{Rejected, Rejections, ScaledObjects};
 use crate::controller::{UnavailableCause, Verdict};
+use crate::doctor::{self, Finding, Tolerance};
 use crate::policy::{CompiledPolicySet, PolicySetId};
 use crate::registry::{Origin, Registry};
 
@@ -36,6 +41,10 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The longest validation error text a condition message carries.
 const MAX_ERRORS_CHARS: usize = 1_000;
+
+/// The longest list of findings condition `Configured` carries (a condition message may hold
+/// 32,768 characters; a ScaledObject with every mistake has about 2,000).
+const MAX_FINDINGS_CHARS: usize = 4_000;
 
 fn condition(
     type_: &str,
@@ -70,6 +79,63 @@ fn accepted(rejected: Option<&Rejected>, now: DateTime<Utc>) -> Condition {
         &format!("{generation} does not compile: {errors}"),
         now,
     )
+}
+
+/// Condition `Configured`: what the ScaledObjects naming the policy set would make the HPA do
+/// with D (`None`: no ScaledObject names it).
+pub fn configured(findings: Option<&Vec<Finding>>, now: DateTime<Utc>) -> Condition {
+    match findings {
+        None => condition(
+            "Configured",
+            "Unknown",
+            "NoScaledObject",
+            "no ScaledObject's external trigger names this policy set",
+            now,
+        ),
+        Some(findings) if findings.is_empty() => {
+            condition("Configured", "True", "PassesDecisionsThrough", "", now)
+        }
+        Some(findings) => {
+            let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+            let text = crate::text::abbreviate(&text.join("; "), MAX_FINDINGS_CHARS);
+            condition(
+                "Configured",
+                "False",
+                "HpaWouldNotFollow",
+                &format!("the HPA would not set the replicas to D: {text}"),
+                now,
+            )
+        }
+    }
+}
+
+/// The findings of every ScaledObject, by the policy set its scaler triggers name (a policy
+/// set gets its trigger's findings and those of the whole ScaledObject).
+fn findings_by_policy_set(
+    objects: &[serde_json::Value],
+    max_of: impl Fn(&PolicySetId) -> Option<u32>,
+    tolerance: Tolerance,
+) -> HashMap<PolicySetId, Vec<Finding>> {
+    let mut by_set: HashMap<PolicySetId, Vec<Finding>> = HashMap::new();
+    for object in objects {
+        let ids = doctor::policy_sets_of(object);
+        if ids.is_empty() {
+            continue;
+        }
+        let findings = doctor::check(object, &max_of, tolerance);
+        for id in ids {
+            let entry = by_set.entry(id.clone()).or_default();
+            entry.extend(
+                findings
+                    .iter()
+                    .filter(|f| f.policy_set.as_ref().is_none_or(|p| *p == id))
+                    .filter(|f| !entry.contains(f))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    by_set
 }
 
 /// `conditions`, each keeping its `lastTransitionTime` from `previous` if its `status` is the
@@ -212,6 +278,12 @@ pub struct StatusWriter {
     rejections: Rejections,
     lease: Option<LeaseLock>,
     written: HashMap<PolicySetId, ScalingPolicySetStatus>,
+    /// The ScaledObjects checked for condition `Configured` (none: no such condition).
+    scaled_objects: Option<ScaledObjects>,
+    /// Whether the cluster honours `behavior.*.tolerance`.
+    tolerance: Tolerance,
+    /// Read the tolerance support from the API server's version when the writer starts.
+    detect_tolerance: bool,
 }
 
 impl StatusWriter {
@@ -223,6 +295,9 @@ impl StatusWriter {
             rejections: Rejections::default(),
             lease: None,
             written: HashMap::new(),
+            scaled_objects: None,
+            tolerance: Tolerance::FeatureGate,
+            detect_tolerance: false,
         }
     }
 
@@ -230,6 +305,18 @@ impl StatusWriter {
     /// A policy set without a resource (inline metadata) is skipped.
     pub async fn write_changed(&mut self, now: DateTime<Utc>) -> usize {
         let mut rejections = self.rejections.current();
+        let findings = self.scaled_objects.as_ref().map(|objects| {
+            let registry = &self.registry;
+            findings_by_policy_set(
+                &objects.objects(),
+                |id| {
+                    registry
+                        .get(&id.namespace, &id.name)
+                        .map(|h| h.set.max_capacity)
+                },
+                self.tolerance,
+            )
+        });
         let mut statuses = Vec::new();
         for handle in self.registry.list() {
             let id = handle.set.id.clone();
@@ -242,6 +329,10 @@ impl StatusWriter {
                 previous,
                 now,
             );
+            if let Some(findings) = &findings {
+                status.conditions.push(configured(findings.get(&id), now));
+                status.conditions = keep_transition_times(status.conditions, previous);
+            }
             status.observed_generation = match self.registry.origin(&id) {
                 Some(Origin::Cluster { generation, .. }) => generation,
                 _ => None,
@@ -289,6 +380,23 @@ impl StatusWriter {
         self
     }
 
+    /// Reports condition `Configured` from `objects`, with the tolerance support read from the
+    /// API server's version when the writer starts.
+    #[must_use]
+    pub fn with_scaled_objects(mut self, objects: ScaledObjects) -> Self {
+        self.scaled_objects = Some(objects);
+        self.detect_tolerance = true;
+        self
+    }
+
+    /// Judges `tolerance` with this support instead of asking the API server.
+    #[must_use]
+    pub fn with_tolerance(mut self, tolerance: Tolerance) -> Self {
+        self.tolerance = tolerance;
+        self.detect_tolerance = false;
+        self
+    }
+
     /// Writes only while holding `lease`.
     #[must_use]
     pub fn with_lease(mut self, lease: LeaseLock) -> Self {
@@ -298,6 +406,14 @@ impl StatusWriter {
 
     /// Writes changed statuses every [`STATUS_INTERVAL`] (while holding the Lease, if any).
     pub async fn run(mut self) {
+        if self.detect_tolerance {
+            match super::bounded(self.client.apiserver_version()).await {
+                Ok(info) => self.tolerance = Tolerance::of_version(&info.major, &info.minor),
+                Err(error) => {
+                    warn!(%error, "Kubernetes version not read; a missing HPA tolerance is not reported.");
+                }
+            }
+        }
         let mut ticker = tokio::time::interval(STATUS_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {

@@ -85,6 +85,11 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
     check_header(document, &mut errors);
     let spec = &document.spec;
     let target = &spec.scalable_target;
+    check_replicas(
+        "spec.scalableTarget.maxCapacity",
+        target.max_capacity,
+        &mut errors,
+    );
     if target.min_capacity > target.max_capacity {
         errors.push(
             "spec.scalableTarget",
@@ -301,6 +306,19 @@ fn check_header(document: &ScalingPolicySet, errors: &mut ValidationErrors) {
     check_dns_name("metadata.name", &document.metadata.name, 253, errors);
     if let Some(namespace) = &document.metadata.namespace {
         check_dns_name("metadata.namespace", namespace, 63, errors);
+    }
+}
+
+/// The HPA holds replica counts in 32-bit signed integers: a larger capacity cannot be reached.
+fn check_replicas(path: &str, value: u32, errors: &mut ValidationErrors) {
+    if value > crate::policy::inline::MAX_REPLICAS {
+        errors.push(
+            path,
+            format!(
+                "{value} is more than {} (the HPA's replica count is a 32-bit integer)",
+                crate::policy::inline::MAX_REPLICAS
+            ),
+        );
     }
 }
 
@@ -738,6 +756,18 @@ fn compile_action(
         errors.push(format!("{path}.endTime"), "must be after startTime");
     }
     let bounds = action.scalable_target_action;
+    for (field, value) in [
+        ("minCapacity", bounds.min_capacity),
+        ("maxCapacity", bounds.max_capacity),
+    ] {
+        if let Some(value) = value {
+            check_replicas(
+                &format!("{path}.scalableTargetAction.{field}"),
+                value,
+                errors,
+            );
+        }
+    }
     match (bounds.min_capacity, bounds.max_capacity) {
         (None, None) => errors.push(
             format!("{path}.scalableTargetAction"),

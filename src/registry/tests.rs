@@ -83,6 +83,77 @@ async fn inline_metadata_creates_a_policy_set_once_and_recreates_it_when_changed
 }
 
 #[tokio::test]
+async fn inline_triggers_of_one_scaled_object_get_a_policy_set_each_stable_under_alternation() {
+    let registry = registry();
+    let users = metadata(&[
+        ("targetValue", "10"),
+        ("minCapacity", "2"),
+        ("metricName", "activeUsers"),
+    ]);
+    let backlog = metadata(&[
+        ("targetValue", "10"),
+        ("minCapacity", "4"),
+        ("metricNameFromEnv", "backlog"),
+    ]);
+    let first_users = registry.resolve("shop", "api", &users).unwrap();
+    let first_backlog = registry.resolve("shop", "api", &backlog).unwrap();
+    assert_eq!(
+        first_users.set.id,
+        PolicySetId::new("shop", "api.activeusers")
+    );
+    assert_eq!(
+        first_backlog.set.id,
+        PolicySetId::new("shop", "api.backlog")
+    );
+    assert_eq!(&*first_backlog.metric_name, "ecs-desired-shop-api-backlog");
+    for _ in 0..4 {
+        let u = registry.resolve("shop", "api", &users).unwrap();
+        let b = registry.resolve("shop", "api", &backlog).unwrap();
+        assert!(Arc::ptr_eq(&u.set, &first_users.set));
+        assert!(Arc::ptr_eq(&b.set, &first_backlog.set));
+    }
+    assert_eq!(first_decision(&first_users).await, 2);
+    assert_eq!(first_decision(&first_backlog).await, 4);
+    assert_eq!(registry.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_live_triggers_with_one_metric_do_not_flap_and_an_edit_still_replaces() {
+    let registry = registry();
+    let old = metadata(&[("targetValue", "10"), ("minCapacity", "2")]);
+    let edited = metadata(&[("targetValue", "10"), ("minCapacity", "4")]);
+    let first = registry.resolve("shop", "api", &old).unwrap();
+    // An edit replaces the trigger's policy set at once.
+    let replaced = registry.resolve("shop", "api", &edited).unwrap();
+    assert!(!Arc::ptr_eq(&first.set, &replaced.set));
+    assert_eq!(replaced.set.min_capacity, 4);
+    // The version it replaced asking again while the new one is in use: another live trigger
+    // (or a request of the old one still in flight). It is refused, not served by a rebuild.
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let error = registry.resolve("shop", "api", &old).unwrap_err();
+        assert!(
+            matches!(error, ResolveError::InlineTriggerConflict { .. }),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("shop/api") && text.contains("`metricName: value`"),
+            "{text}"
+        );
+        assert!(text.contains("its own `metricName`"), "{text}");
+        let current = registry.resolve("shop", "api", &edited).unwrap();
+        assert!(Arc::ptr_eq(&current.set, &replaced.set));
+    }
+    // Once the new version goes unasked for the window (the edit was reverted), the old
+    // metadata replaces it.
+    tokio::time::advance(INLINE_CONFLICT_WINDOW).await;
+    let reverted = registry.resolve("shop", "api", &old).unwrap();
+    assert_eq!(reverted.set.min_capacity, 2);
+    assert_eq!(registry.len(), 1);
+}
+
+#[tokio::test]
 async fn inline_metadata_errors_are_reported() {
     let registry = registry();
     let bad_type = registry

@@ -214,6 +214,7 @@ def test_tls_mounts_the_secret_and_passes_the_flags():
     container = containers(objects)
     assert container["args"] == [
         "serve", "--kubernetes",
+        "--grpc-tls-listen", "0.0.0.0:9443",
         "--tls-cert", "/etc/ecs-scaler/tls/tls.crt",
         "--tls-key", "/etc/ecs-scaler/tls/tls.key",
         "--tls-client-ca", "/etc/ecs-scaler/tls/ca.crt",

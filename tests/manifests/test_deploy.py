@@ -162,7 +162,7 @@ def test_deployment_is_hardened_and_probed():
     # from the API server with the service account.
     assert container["args"] == ["serve", "--kubernetes"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": 9090, "http": 8080}
+    assert ports == {"grpc": 9090, "grpc-tls": 9443, "http": 8080}
     probes = {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}
     for probe, path in probes.items():
         assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
@@ -207,6 +207,7 @@ def test_service_ports():
     ports = one(deploy_objects(), "Service", "ecs-scaler")["spec"]["ports"]
     assert [(p["name"], p["port"], p["targetPort"]) for p in ports] == [
         ("grpc", 9090, "grpc"),
+        ("grpc-tls", 9443, "grpc-tls"),
         ("http", 8080, "http"),
     ]
 
@@ -216,9 +217,10 @@ def test_network_policy_admits_grpc_from_keda_only():
     assert spec["policyTypes"] == ["Ingress"]
     rules = {rule["ports"][0]["port"]: rule["from"] for rule in spec["ingress"]}
     assert all(len(rule["ports"]) == 1 for rule in spec["ingress"])
-    assert rules[9090] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]
+    keda = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}}]
+    assert rules[9090] == rules[9443] == keda
     assert rules[8080] == [{"namespaceSelector": {}}]  # any pod of the cluster, nothing outside
-    assert set(rules) == {9090, 8080}
+    assert set(rules) == {9090, 9443, 8080}
 
 
 def test_rbac_is_least_privilege():
@@ -306,14 +308,18 @@ def _example_policy_sets():
 
 
 def test_example_triggers_reach_the_service():
+    """Plaintext triggers on the `grpc` port, TLS ones on `grpc-tls`: KEDA pools a connection
+    per address and TLS settings, and each port speaks one of the two."""
     service = one(deploy_objects(), "Service", "ecs-scaler")
-    grpc = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
-    address = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{grpc}"
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
     types = set()
     for so in _scaled_objects():
         for trigger in so["spec"]["triggers"]:
             types.add(trigger["type"])
-            assert trigger["metadata"]["scalerAddress"] == address, key(so)
+            tls = trigger["metadata"].get("enableTLS") == "true"
+            port = ports["grpc-tls" if tls else "grpc"]
+            assert trigger["metadata"]["scalerAddress"] == f"{host}:{port}", key(so)
             assert trigger["metricType"] == "AverageValue", key(so)
     assert types == {"external", "external-push"}
 

@@ -456,3 +456,45 @@ async fn an_api_server_outage_mid_run_keeps_the_last_observed_capacity_and_never
     .await;
     assert_eq!(source.watched_targets(), 1, "one watch, still running");
 }
+
+#[test]
+fn each_trigger_names_the_policy_set_the_scaler_serves_it() {
+    let id = |metadata: Value| trigger_policy_set("shop", "api", &metadata);
+    assert_eq!(
+        id(json!({"policy": "orders"})),
+        Some(PolicySetId::new("shop", "orders"))
+    );
+    assert_eq!(
+        id(json!({"policy": "orders", "policyNamespace": "ops"})),
+        Some(PolicySetId::new("ops", "orders"))
+    );
+    assert_eq!(
+        id(json!({"targetValue": "5"})),
+        Some(PolicySetId::new("shop", "api"))
+    );
+    assert_eq!(
+        id(json!({"targetValue": "5", "metricName": "activeUsers"})),
+        Some(PolicySetId::new("shop", "api.activeusers"))
+    );
+    // A key resolved from the workload's environment is not visible here.
+    assert_eq!(id(json!({"policyFromEnv": "POLICY"})), None);
+    assert_eq!(
+        id(json!({"policy": "orders", "policyNamespaceFromEnv": "NS"})),
+        None
+    );
+    assert_eq!(
+        id(json!({"targetValue": "5", "metricNameFromEnv": "METRIC"})),
+        None
+    );
+    let object: DynamicObject = serde_json::from_value(scaled_object(
+        "shop",
+        "api",
+        json!({"targetValue": "5", "metricName": "backlog"}),
+        json!({"name": "api"}),
+    ))
+    .unwrap();
+    assert_eq!(
+        served_policy_sets(&object),
+        vec![PolicySetId::new("shop", "api.backlog")]
+    );
+}

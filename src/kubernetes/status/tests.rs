@@ -321,3 +321,155 @@ async fn a_new_resource_that_does_not_compile_gets_a_status_saying_why() {
             .is_empty()
     );
 }
+
+/// A ScaledObject in `default` whose trigger names `checkout`: the README's pass-through
+/// ScaledObject, or (`misconfigured`) one with `metricType: Value`, the HPA's default behaviour
+/// and a fallback above the policy set's maximum (20).
+fn checkout_scaled_object(misconfigured: bool, resource_version: &str) -> serde_json::Value {
+    let mut spec = json!({
+        "scaleTargetRef": {"name": "checkout"},
+        "minReplicaCount": 1,
+        "maxReplicaCount": 20,
+        "fallback": {"failureThreshold": 3, "replicas": 4},
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+            "scaleUp": {"stabilizationWindowSeconds": 0, "tolerance": 0,
+                        "policies": [{"type": "Pods", "value": 1000, "periodSeconds": 15}]},
+            "scaleDown": {"stabilizationWindowSeconds": 0, "tolerance": 0,
+                          "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]},
+        }}},
+        "triggers": [{"type": "external", "metricType": "AverageValue",
+                      "metadata": {"scalerAddress": "ecs-scaler.ecs-scaler.svc:9090", "policy": "checkout"}}],
+    });
+    if misconfigured {
+        spec["triggers"][0]["metricType"] = json!("Value");
+        spec["fallback"]["replicas"] = json!(30);
+        spec["advanced"] = json!({});
+    }
+    json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "checkout", "namespace": "default", "uid": "so-checkout",
+                     "resourceVersion": resource_version},
+        "spec": spec,
+    })
+}
+
+/// The `Configured` condition of the next status the writer applies; ScaledObject watch
+/// requests met on the way are answered with a stream, kept in `feeds`.
+async fn next_configured(
+    api: &mut testing::Handle,
+    feeds: &mut Vec<testing::WatchFeed>,
+) -> serde_json::Value {
+    loop {
+        let call = next(api).await;
+        if call.path.contains("scaledobjects") {
+            feeds.push(call.stream());
+            continue;
+        }
+        assert_eq!(call.method, "PATCH");
+        let body = call.body.clone();
+        call.reply(
+            200,
+            &json!({
+                "apiVersion": "ecs-scaler.dev/v1alpha1", "kind": "ScalingPolicySet",
+                "metadata": {"name": "checkout", "namespace": "default", "resourceVersion": "9"},
+                "spec": {"scalableTarget": {"minCapacity": 1, "maxCapacity": 20}},
+                "status": body["status"].clone(),
+            }),
+        );
+        let conditions = body["status"]["conditions"].as_array().unwrap().clone();
+        return conditions
+            .into_iter()
+            .find(|c| c["type"] == "Configured")
+            .expect("a Configured condition");
+    }
+}
+
+#[tokio::test]
+async fn configured_says_what_the_scaled_object_naming_the_policy_set_gets_wrong_and_the_fix() {
+    let registry = registry();
+    serve_decided_checkout(&registry, 3).await;
+    let (client, mut api) = testing::client();
+    let (objects, task) = ScaledObjects::watch(client.clone());
+    let task = tokio::spawn(task);
+    let call = next(&mut api).await;
+    assert_eq!(call.path, "/apis/keda.sh/v1alpha1/scaledobjects");
+    call.reply(
+        200,
+        &testing::list(
+            "keda.sh/v1alpha1",
+            "ScaledObject",
+            "5",
+            &[checkout_scaled_object(true, "5")],
+        ),
+    );
+    tokio::time::timeout(Duration::from_secs(5), objects.ready())
+        .await
+        .unwrap();
+    let mut writer = StatusWriter::new(client, registry.clone())
+        .with_scaled_objects(objects.clone())
+        .with_tolerance(Tolerance::Honoured);
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let mut feeds = Vec::new();
+
+    let (written, condition) = tokio::join!(
+        writer.write_changed(now),
+        next_configured(&mut api, &mut feeds)
+    );
+    assert_eq!(written, 1);
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "HpaWouldNotFollow");
+    let message = condition["message"].as_str().unwrap();
+    for needle in [
+        "default/checkout: spec.triggers[0].metricType: `Value`",
+        "fix: `metricType: AverageValue`",
+        "spec.fallback.replicas: 30 is above the maxCapacity 20 of policy set default/checkout",
+        "behavior.scaleDown.stabilizationWindowSeconds: 300 s (the default)",
+        "behavior.scaleUp.tolerance: missing",
+    ] {
+        assert!(message.contains(needle), "{needle} not in {message}");
+    }
+
+    // The ScaledObject is fixed: the condition turns True at the next write.
+    let fixed = checkout_scaled_object(false, "6");
+    if feeds.is_empty() {
+        let call = next(&mut api).await;
+        assert!(call.path.contains("scaledobjects"), "{}", call.path);
+        feeds.push(call.stream());
+    }
+    feeds[0].event("MODIFIED", &fixed).await;
+    crate::test_support::until("the fixed ScaledObject is seen", || {
+        objects.objects()[0]["metadata"]["resourceVersion"] == "6"
+    })
+    .await;
+    let later = now + chrono::Duration::minutes(1);
+    let (written, condition) = tokio::join!(
+        writer.write_changed(later),
+        next_configured(&mut api, &mut feeds)
+    );
+    assert_eq!(written, 1);
+    assert_eq!(condition["status"], "True");
+    assert_eq!(condition["reason"], "PassesDecisionsThrough");
+    assert_eq!(condition["lastTransitionTime"], "2026-11-28T12:01:00Z");
+    task.abort();
+}
+
+#[test]
+fn configured_is_unknown_while_no_scaled_object_names_the_policy_set() {
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let condition = configured(None, now);
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("Unknown", "NoScaledObject")
+    );
+    // Findings of a trigger naming another policy set stay with that policy set.
+    let mut object = checkout_scaled_object(false, "1");
+    object["spec"]["triggers"] = json!([
+        {"type": "external", "metricType": "Value",
+         "metadata": {"scalerAddress": "x:9090", "policy": "checkout"}},
+        {"type": "external", "metricType": "AverageValue",
+         "metadata": {"scalerAddress": "x:9090", "policy": "other"}},
+    ]);
+    let by_set = findings_by_policy_set(&[object], |_| Some(20), Tolerance::Honoured);
+    assert_eq!(by_set[&PolicySetId::new("default", "checkout")].len(), 1);
+    assert!(by_set[&PolicySetId::new("default", "other")].is_empty());
+}

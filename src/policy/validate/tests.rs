@@ -1712,3 +1712,24 @@ fn document_round_trips_through_serde() {
         }
     );
 }
+
+#[test]
+fn capacities_beyond_the_hpa_replica_count_are_refused() {
+    let mut document = base();
+    document.spec.scalable_target.max_capacity = 2_147_483_648;
+    assert_single_error(
+        &document,
+        "spec.scalableTarget.maxCapacity",
+        "32-bit integer",
+    );
+    let mut document = base();
+    document.spec.scalable_target.max_capacity = 2_147_483_647;
+    document.spec.scheduled_actions[0]
+        .scalable_target_action
+        .max_capacity = Some(3_000_000_000);
+    assert_single_error(
+        &document,
+        "spec.scheduledActions[0].scalableTargetAction.maxCapacity",
+        "2147483647",
+    );
+}

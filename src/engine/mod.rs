@@ -15,6 +15,7 @@
 //! that falls due searches its schedule for the next run.
 
 pub mod alarm;
+pub mod carry;
 pub mod combine;
 pub mod cooldown;
 pub mod history;

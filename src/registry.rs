@@ -6,7 +6,10 @@
 //! from the request, so serving a known policy set allocates nothing.
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
-//! one last decided, so a reload never resets a service to its minimum. Removing one stops its
+//! one last decided, so a reload never resets a service to its minimum, and the driver hands it
+//! the old controller's state when it stops that one: alarms, policies, cooldowns, scheduled
+//! actions and metric histories whose definitions did not change keep their state
+//! ([`crate::engine::carry`]). Removing one stops its
 //! controller and then forgets its metric series. An inline policy set is removed once no
 //! request has used it for a while ([`expire_idle_inline`]): KEDA never says that a
 //! ScaledObject was deleted.
@@ -435,7 +438,8 @@ impl Registry {
             .get()
             .and_then(|source| source.view(&set));
         let name = set.id.name.clone();
-        let entry = self.start(set, origin, capacity, carried, bounds);
+        let previous = names.get(&name).and_then(|e| e.controller.as_ref());
+        let entry = self.start(set, origin, capacity, carried, bounds, previous);
         let handle = entry.handle.clone();
         names.insert(name, entry);
         drop(sets);
@@ -443,7 +447,9 @@ impl Registry {
         (handle, true)
     }
 
-    /// Starts the controller of `set`, reading `capacity` (or assuming it, from `carried`).
+    /// Starts the controller of `set`, reading `capacity` (or assuming it, from `carried`); in
+    /// place of `previous`, the controller of the version it replaces, whose state it keeps for
+    /// everything whose definition did not change ([`Controller::carry_from`]).
     fn start(
         &self,
         set: Arc<CompiledPolicySet>,
@@ -451,6 +457,7 @@ impl Registry {
         capacity: Option<Arc<dyn CapacityView>>,
         carried: u32,
         bounds: Option<(u32, u32)>,
+        previous: Option<&Running>,
     ) -> Entry {
         let (mut controller, verdicts) = Controller::new(
             set.clone(),
@@ -465,7 +472,11 @@ impl Registry {
         if let Some(bounds) = bounds {
             controller.continue_bounds(bounds);
         }
-        let running = self.driver.get_or_init(Driver::spawn).run(controller);
+        let driver = self.driver.get_or_init(Driver::spawn);
+        let running = match previous {
+            Some(previous) => driver.replace(previous, controller),
+            None => driver.run(controller),
+        };
         Entry {
             handle: PolicySetHandle {
                 metric_name: keda_metric_name(&set.id).into(),
@@ -502,7 +513,7 @@ impl Registry {
             let carried = decided.map_or(set.min_capacity, |d| d.desired);
             let bounds = carried_bounds(&set, &set, decided);
             restarted.push(set.id.clone());
-            *entry = self.start(set, entry.origin.clone(), view, carried, bounds);
+            *entry = self.start(set, entry.origin.clone(), view, carried, bounds, None);
         }
         drop(sets);
         for id in &restarted {

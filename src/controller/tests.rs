@@ -212,6 +212,40 @@ async fn period_values_from_a_feed_replace_their_period_and_samples_add() {
     assert_eq!((period.count, period.sum, period.exact), (2, 400.0, false));
 }
 
+/// A replacing controller keeps the history of an unchanged metric, with the capacity each
+/// sample was recorded with, and reads the feed after the datapoints the old controller
+/// recorded: none counts twice.
+#[tokio::test(start_paused = true)]
+async fn a_replacing_controller_keeps_histories_and_reads_its_feed_where_the_old_one_stopped() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let minute = start() - chrono::Duration::minutes(1);
+    f.push(minute, 100.0);
+    f.push(minute + chrono::Duration::seconds(10), 300.0);
+    let mut old = f.controller.take().unwrap();
+    old.step();
+
+    // An edit of the scheduled action only, on a target now at 5 tasks.
+    let edited = POLICY.replace("{minCapacity: 4}", "{minCapacity: 5}");
+    let set = Arc::new(load_str(&edited, "test").unwrap());
+    let (mut new, _verdicts) = Controller::new(
+        set,
+        &f.hub,
+        Arc::new(AssumedCapacity::new(5)),
+        Arc::new(f.clock),
+        Arc::new(Metrics::new()),
+        ControllerConfig::default(),
+    );
+    new.carry_from(&old);
+    drop(old);
+    f.push(minute + chrono::Duration::seconds(20), 200.0);
+    new.step();
+    let period = new.runtime.histories[0].period(minute.timestamp()).unwrap();
+    assert_eq!(
+        (period.count, period.sum, period.capacity_sum),
+        (3, 600.0, 2.0 + 2.0 + 5.0)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn runtime_records_period_values_by_replacing() {
     let set = Arc::new(load_str(POLICY, "test").unwrap());

@@ -294,13 +294,21 @@ impl Controller {
     /// Keeps the state of `old`, the controller of the version this one replaces, for
     /// everything whose definition did not change ([`Runtime::carry_from`]). A kept history
     /// goes on reading its feed (the same source is the same feed) after the datapoints `old`
-    /// has already recorded, so none counts twice.
+    /// has already recorded, so none counts twice. With the same observed scale target, the
+    /// change `old` decided and has not seen yet is awaited still, so the cooldowns it started
+    /// and this controller kept restart when it shows ([`Controller::follow_target`]).
     pub fn carry_from(&mut self, old: &Controller) {
         let kept = self.runtime.carry_from(&old.runtime);
         for (seen, o) in self.seen.iter_mut().zip(kept) {
             if let Some(o) = o {
                 *seen = old.seen[o];
             }
+        }
+        if self.capacity.observes_target()
+            && std::ptr::addr_eq(Arc::as_ptr(&self.capacity), Arc::as_ptr(&old.capacity))
+        {
+            self.observed = old.observed;
+            self.undelivered = old.undelivered;
         }
     }
 

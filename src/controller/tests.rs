@@ -321,6 +321,45 @@ async fn cooldowns_start_when_the_target_is_seen_to_change() {
     assert_eq!(until(&controller, t0 + 70), Some(t0 + 370));
 }
 
+/// An edit between a decision and its delivery: the new version keeps the cooldown and still
+/// restarts it when the replicas are seen to change.
+#[tokio::test(start_paused = true)]
+async fn a_replacing_controller_restarts_kept_cooldowns_when_the_target_changes() {
+    let replicas = Arc::new(WatchedCapacity(2.into()));
+    let mut f = fixture(replicas.clone());
+    let mut old = f.controller.take().unwrap();
+    for minutes_ago in 1..=3 {
+        f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
+    }
+    let decision = old.step().decision().unwrap().clone();
+    assert!(decision.desired > 2, "scales out: {decision:?}");
+    let t0 = decision.at.timestamp();
+
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let edited = POLICY.replace("{minCapacity: 4}", "{minCapacity: 5}");
+    let (mut new, _verdicts) = Controller::new(
+        Arc::new(load_str(&edited, "test").unwrap()),
+        &f.hub,
+        replicas.clone(),
+        Arc::new(f.clock),
+        Arc::new(Metrics::new()),
+        ControllerConfig::default(),
+    );
+    new.carry_from(&old);
+    drop(old);
+    let until =
+        |c: &Controller, now: i64| c.runtime.state().clocks[0].scale_out(now).map(|c| c.until);
+    assert_eq!(new.step().decision().unwrap().desired, decision.desired);
+    assert_eq!(until(&new, t0 + 60), Some(t0 + 300));
+
+    replicas
+        .0
+        .store(decision.desired, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    new.step();
+    assert_eq!(until(&new, t0 + 70), Some(t0 + 370));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_decided_change_that_never_shows_is_given_up() {
     let mut f = fixture(Arc::new(WatchedCapacity(2.into())));

@@ -296,7 +296,7 @@ impl Controller {
     /// goes on reading its feed (the same source is the same feed) after the datapoints `old`
     /// has already recorded, so none counts twice. With the same observed scale target, the
     /// change `old` decided and has not seen yet is awaited still, so the cooldowns it started
-    /// and this controller kept restart when it shows ([`Controller::follow_target`]).
+    /// and this controller kept restart when it shows (`follow_target`).
     pub fn carry_from(&mut self, old: &Controller) {
         let kept = self.runtime.carry_from(&old.runtime);
         for (seen, o) in self.seen.iter_mut().zip(kept) {

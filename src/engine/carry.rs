@@ -18,7 +18,8 @@
 //! - the bounds in force are kept when the scalable target's own minimum and maximum are
 //!   unchanged (no past run is replayed over them); an unchanged scheduled action keeps its next
 //!   run, and a new or changed one runs at its next time only, as AWS runs a newly put action
-//!   (its latest past run is not replayed); a removed action leaves the bounds it set. When
+//!   (its latest past run is not replayed); a removed action leaves the bounds it set, as an
+//!   action "sets the target's MinCapacity and/or MaxCapacity persistently" (spec B.5). When
 //!   the target's minimum or maximum changed, the new version starts from them and replays the
 //!   latest past runs, as a fresh start does ([`EngineState::new`]).
 //!

@@ -402,7 +402,8 @@ impl Registry {
     /// Serves `set`, replacing a policy set with the same id; returns its handle.
     ///
     /// An unchanged definition keeps its running controller; a changed one starts a new
-    /// controller from the capacity the old one last decided. A set that references CloudWatch
+    /// controller from the capacity the old one last decided, keeping the old one's state for
+    /// everything whose definition did not change ([`crate::engine::carry`]). A set that references CloudWatch
     /// alarms not resolved yet is resolved first (see the module documentation): the handle is
     /// then the version already served, or a pending one.
     pub fn insert(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {

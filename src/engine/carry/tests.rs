@@ -240,3 +240,27 @@ fn scheduled_actions_keep_the_bounds_in_force_and_new_ones_run_only_at_their_nex
     ]);
     assert_eq!(h.state.bounds(), (40, 100));
 }
+
+#[test]
+fn a_cooldown_per_policy_is_kept_with_its_policy_and_restarts_with_an_edit_of_it() {
+    let behavior = "behavior: {cooldownScope: PerPolicy}";
+    let set = |cpu_cooldown: u32, mem_cooldown: u32| {
+        policies(&[
+            out("cpu_out", "high", 2, cpu_cooldown),
+            out("mem_out", "mem_high", 1, mem_cooldown),
+        ])
+    };
+    let mut h = Harness::new(&[&target(1, 100), CPU_MEM, &set(300, 300), behavior], 10);
+    assert_eq!(h.tick("cpu", 55.0), 12); // `cpu_out`'s clock: C0 = 10
+    // An edit of `mem_out` leaves `cpu_out` in its cooldown (+2 from C0 = 10 is not more).
+    h.edit(&[&target(1, 100), CPU_MEM, &set(300, 600), behavior]);
+    assert_eq!(h.tick("cpu", 55.0), 12);
+    assert!(
+        matches!(h.outcome(0), Outcome::ScaleOutCooldown { .. }),
+        "{:?}",
+        h.outcome(0)
+    );
+    // An edit of `cpu_out` itself starts it over: +2 from 12.
+    h.edit(&[&target(1, 100), CPU_MEM, &set(400, 600), behavior]);
+    assert_eq!(h.tick("cpu", 55.0), 14);
+}

@@ -9,10 +9,9 @@
 //! one last decided, so a reload never resets a service to its minimum, and the driver hands it
 //! the old controller's state when it stops that one: alarms, policies, cooldowns, scheduled
 //! actions and metric histories whose definitions did not change keep their state
-//! ([`crate::engine::carry`]). Removing one stops its
-//! controller and then forgets its metric series. An inline policy set is removed once no
-//! request has used it for a while ([`expire_idle_inline`]): KEDA never says that a
-//! ScaledObject was deleted.
+//! ([`crate::engine::carry`]). Removing one stops its controller and then forgets its metric
+//! series. An inline policy set is removed once no request has used it for a while
+//! ([`expire_idle_inline`]): KEDA never says that a ScaledObject was deleted.
 //!
 //! A policy set that references CloudWatch alarms by name (`cloudwatchAlarm`) is resolved
 //! first: a resolver task registers its alarms with the hub's refreshers, and each time their
@@ -403,9 +402,9 @@ impl Registry {
     ///
     /// An unchanged definition keeps its running controller; a changed one starts a new
     /// controller from the capacity the old one last decided, keeping the old one's state for
-    /// everything whose definition did not change ([`crate::engine::carry`]). A set that references CloudWatch
-    /// alarms not resolved yet is resolved first (see the module documentation): the handle is
-    /// then the version already served, or a pending one.
+    /// everything whose definition did not change ([`crate::engine::carry`]). A set that
+    /// references CloudWatch alarms not resolved yet is resolved first (see the module
+    /// documentation): the handle is then the version already served, or a pending one.
     pub fn insert(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {
         if !set.unresolved_alarms().is_empty() {
             return self.insert_unresolved(set, origin);

@@ -105,6 +105,31 @@ impl Runtime {
         self.state.continue_bounds(bounds);
     }
 
+    /// Keeps what `old`, the runtime of the version this one replaces, knows about everything
+    /// whose definition did not change ([`EngineState::carry_from`]), and the histories of the
+    /// metrics with the same name and source ([`MetricHistory::carry_from`]). Returns, by
+    /// metric index, whether its history was kept and from which metric of `old`.
+    pub fn carry_from(&mut self, old: &Runtime) -> Vec<Option<usize>> {
+        self.state.carry_from(&self.set, &old.set, &old.state);
+        let kept: Vec<Option<usize>> = self
+            .set
+            .metrics
+            .iter()
+            .map(|metric| {
+                old.set
+                    .metrics
+                    .iter()
+                    .position(|o| engine::carry::same_metric(o, metric))
+            })
+            .collect();
+        for (history, o) in self.histories.iter_mut().zip(&kept) {
+            if let Some(o) = *o {
+                history.carry_from(&old.histories[o]);
+            }
+        }
+        kept
+    }
+
     /// Evaluates at `now`.
     pub fn evaluate(&mut self, capacity: CapacityObservation, now: DateTime<Utc>) -> &Decision {
         let inputs = Inputs {
@@ -264,6 +289,27 @@ impl Controller {
     /// scaling is or was suspended ([`EngineState::continue_bounds`]).
     pub fn continue_bounds(&mut self, bounds: (u32, u32)) {
         self.runtime.continue_bounds(bounds);
+    }
+
+    /// Keeps the state of `old`, the controller of the version this one replaces, for
+    /// everything whose definition did not change ([`Runtime::carry_from`]). A kept history
+    /// goes on reading its feed (the same source is the same feed) after the datapoints `old`
+    /// has already recorded, so none counts twice. With the same observed scale target, the
+    /// change `old` decided and has not seen yet is awaited still, so the cooldowns it started
+    /// and this controller kept restart when it shows (`follow_target`).
+    pub fn carry_from(&mut self, old: &Controller) {
+        let kept = self.runtime.carry_from(&old.runtime);
+        for (seen, o) in self.seen.iter_mut().zip(kept) {
+            if let Some(o) = o {
+                *seen = old.seen[o];
+            }
+        }
+        if self.capacity.observes_target()
+            && std::ptr::addr_eq(Arc::as_ptr(&self.capacity), Arc::as_ptr(&old.capacity))
+        {
+            self.observed = old.observed;
+            self.undelivered = old.undelivered;
+        }
     }
 
     /// Copies new datapoints, evaluates at the clock's now and publishes the verdict.

@@ -8,10 +8,12 @@
 //! trigger with a `metricName`).
 //!
 //! Replacing a policy set (its file changed) starts a new controller from the capacity the old
-//! one last decided, so a reload never resets a service to its minimum. Removing one stops its
-//! controller and then forgets its metric series. An inline policy set is removed once no
-//! request has used it for a while ([`expire_idle_inline`]): KEDA never says that a
-//! ScaledObject was deleted.
+//! one last decided, so a reload never resets a service to its minimum, and the driver hands it
+//! the old controller's state when it stops that one: alarms, policies, cooldowns, scheduled
+//! actions and metric histories whose definitions did not change keep their state
+//! ([`crate::engine::carry`]). Removing one stops its controller and then forgets its metric
+//! series. An inline policy set is removed once no request has used it for a while
+//! ([`expire_idle_inline`]): KEDA never says that a ScaledObject was deleted.
 //!
 //! A policy set that references CloudWatch alarms by name (`cloudwatchAlarm`) is resolved
 //! first: a resolver task registers its alarms with the hub's refreshers, and each time their
@@ -476,9 +478,10 @@ impl Registry {
     /// Serves `set`, replacing a policy set with the same id; returns its handle.
     ///
     /// An unchanged definition keeps its running controller; a changed one starts a new
-    /// controller from the capacity the old one last decided. A set that references CloudWatch
-    /// alarms not resolved yet is resolved first (see the module documentation): the handle is
-    /// then the version already served, or a pending one.
+    /// controller from the capacity the old one last decided, keeping the old one's state for
+    /// everything whose definition did not change ([`crate::engine::carry`]). A set that
+    /// references CloudWatch alarms not resolved yet is resolved first (see the module
+    /// documentation): the handle is then the version already served, or a pending one.
     pub fn insert(&self, set: CompiledPolicySet, origin: Origin) -> PolicySetHandle {
         if !set.unresolved_alarms().is_empty() {
             return self.insert_unresolved(set, origin);
@@ -513,7 +516,8 @@ impl Registry {
             .get()
             .and_then(|source| source.view(&set));
         let name = set.id.name.clone();
-        let mut entry = self.start(set, origin, capacity, carried, bounds);
+        let previous = names.get(&name).and_then(|e| e.controller.as_ref());
+        let mut entry = self.start(set, origin, capacity, carried, bounds, previous);
         entry.replaced = replaced;
         let handle = entry.handle.clone();
         names.insert(name, entry);
@@ -522,7 +526,9 @@ impl Registry {
         (handle, true)
     }
 
-    /// Starts the controller of `set`, reading `capacity` (or assuming it, from `carried`).
+    /// Starts the controller of `set`, reading `capacity` (or assuming it, from `carried`); in
+    /// place of `previous`, the controller of the version it replaces, whose state it keeps for
+    /// everything whose definition did not change ([`Controller::carry_from`]).
     fn start(
         &self,
         set: Arc<CompiledPolicySet>,
@@ -530,6 +536,7 @@ impl Registry {
         capacity: Option<Arc<dyn CapacityView>>,
         carried: u32,
         bounds: Option<(u32, u32)>,
+        previous: Option<&Running>,
     ) -> Entry {
         let (mut controller, verdicts) = Controller::new(
             set.clone(),
@@ -544,7 +551,11 @@ impl Registry {
         if let Some(bounds) = bounds {
             controller.continue_bounds(bounds);
         }
-        let running = self.driver.get_or_init(Driver::spawn).run(controller);
+        let driver = self.driver.get_or_init(Driver::spawn);
+        let running = match previous {
+            Some(previous) => driver.replace(previous, controller),
+            None => driver.run(controller),
+        };
         Entry {
             handle: PolicySetHandle {
                 metric_name: keda_metric_name(&set.id).into(),
@@ -584,7 +595,7 @@ impl Registry {
             let bounds = carried_bounds(&set, &set, decided);
             restarted.push(set.id.clone());
             let replaced = entry.replaced;
-            *entry = self.start(set, entry.origin.clone(), view, carried, bounds);
+            *entry = self.start(set, entry.origin.clone(), view, carried, bounds, None);
             entry.replaced = replaced;
         }
         drop(sets);

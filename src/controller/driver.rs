@@ -36,6 +36,9 @@ type AfterStop = Box<dyn FnOnce() + Send>;
 
 enum Command {
     Run(u64, Box<Controller>),
+    /// Runs the controller in place of the one with the first id, keeping its state
+    /// ([`Controller::carry_from`]).
+    Replace(u64, u64, Box<Controller>),
     Stop(u64, Option<AfterStop>),
 }
 
@@ -60,6 +63,21 @@ impl Driver {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         // Fails only once the task is gone (its runtime shut down): nothing runs anyway.
         let _ = self.commands.send(Command::Run(id, Box::new(controller)));
+        Running {
+            id,
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Runs `controller` in place of `previous`, a version of the same policy set: it keeps
+    /// the state of `previous` for everything whose definition did not change
+    /// ([`Controller::carry_from`]), then runs as [`Driver::run`] does. `previous` stops now;
+    /// dropping its handle afterwards stops nothing more.
+    pub fn replace(&self, previous: &Running, controller: Controller) -> Running {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .commands
+            .send(Command::Replace(previous.id, id, Box::new(controller)));
         Running {
             id,
             commands: self.commands.clone(),
@@ -121,6 +139,13 @@ impl Slots {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Run(id, controller) => self.start(id, controller, Instant::now()),
+            Command::Replace(previous, id, mut controller) => {
+                if let Some(old) = self.slots.remove(&previous) {
+                    self.deadlines.remove(&(old.deadline, previous));
+                    controller.carry_from(&old.controller);
+                }
+                self.start(id, controller, Instant::now());
+            }
             Command::Stop(id, after) => {
                 self.stop(id);
                 if let Some(after) = after {

@@ -212,6 +212,40 @@ async fn period_values_from_a_feed_replace_their_period_and_samples_add() {
     assert_eq!((period.count, period.sum, period.exact), (2, 400.0, false));
 }
 
+/// A replacing controller keeps the history of an unchanged metric, with the capacity each
+/// sample was recorded with, and reads the feed after the datapoints the old controller
+/// recorded: none counts twice.
+#[tokio::test(start_paused = true)]
+async fn a_replacing_controller_keeps_histories_and_reads_its_feed_where_the_old_one_stopped() {
+    let mut f = fixture(Arc::new(AssumedCapacity::new(2)));
+    let minute = start() - chrono::Duration::minutes(1);
+    f.push(minute, 100.0);
+    f.push(minute + chrono::Duration::seconds(10), 300.0);
+    let mut old = f.controller.take().unwrap();
+    old.step();
+
+    // An edit of the scheduled action only, on a target now at 5 tasks.
+    let edited = POLICY.replace("{minCapacity: 4}", "{minCapacity: 5}");
+    let set = Arc::new(load_str(&edited, "test").unwrap());
+    let (mut new, _verdicts) = Controller::new(
+        set,
+        &f.hub,
+        Arc::new(AssumedCapacity::new(5)),
+        Arc::new(f.clock),
+        Arc::new(Metrics::new()),
+        ControllerConfig::default(),
+    );
+    new.carry_from(&old);
+    drop(old);
+    f.push(minute + chrono::Duration::seconds(20), 200.0);
+    new.step();
+    let period = new.runtime.histories[0].period(minute.timestamp()).unwrap();
+    assert_eq!(
+        (period.count, period.sum, period.capacity_sum),
+        (3, 600.0, 2.0 + 2.0 + 5.0)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn runtime_records_period_values_by_replacing() {
     let set = Arc::new(load_str(POLICY, "test").unwrap());
@@ -285,6 +319,45 @@ async fn cooldowns_start_when_the_target_is_seen_to_change() {
     tokio::time::advance(Duration::from_secs(10)).await;
     controller.step();
     assert_eq!(until(&controller, t0 + 70), Some(t0 + 370));
+}
+
+/// An edit between a decision and its delivery: the new version keeps the cooldown and still
+/// restarts it when the replicas are seen to change.
+#[tokio::test(start_paused = true)]
+async fn a_replacing_controller_restarts_kept_cooldowns_when_the_target_changes() {
+    let replicas = Arc::new(WatchedCapacity(2.into()));
+    let mut f = fixture(replicas.clone());
+    let mut old = f.controller.take().unwrap();
+    for minutes_ago in 1..=3 {
+        f.push(start() - chrono::Duration::minutes(minutes_ago), 900.0);
+    }
+    let decision = old.step().decision().unwrap().clone();
+    assert!(decision.desired > 2, "scales out: {decision:?}");
+    let t0 = decision.at.timestamp();
+
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let edited = POLICY.replace("{minCapacity: 4}", "{minCapacity: 5}");
+    let (mut new, _verdicts) = Controller::new(
+        Arc::new(load_str(&edited, "test").unwrap()),
+        &f.hub,
+        replicas.clone(),
+        Arc::new(f.clock),
+        Arc::new(Metrics::new()),
+        ControllerConfig::default(),
+    );
+    new.carry_from(&old);
+    drop(old);
+    let until =
+        |c: &Controller, now: i64| c.runtime.state().clocks[0].scale_out(now).map(|c| c.until);
+    assert_eq!(new.step().decision().unwrap().desired, decision.desired);
+    assert_eq!(until(&new, t0 + 60), Some(t0 + 300));
+
+    replicas
+        .0
+        .store(decision.desired, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    new.step();
+    assert_eq!(until(&new, t0 + 70), Some(t0 + 370));
 }
 
 #[tokio::test(start_paused = true)]

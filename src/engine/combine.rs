@@ -92,8 +92,14 @@ fn apply(
         // Target tracking's first task from zero starts no cooldown: ECS then continues from
         // that task as usual (spec B.3), instead of waiting a whole cooldown for the real size.
         Direction::Out if bootstrap => clock.end_scale_in_cooldown(),
-        Direction::Out => clock.record_scale_out(t, base, seconds),
-        Direction::In => clock.record_scale_in(t, seconds),
+        Direction::Out => {
+            clock.record_scale_out(t, base, seconds);
+            clock.started_by(policy, true);
+        }
+        Direction::In => {
+            clock.record_scale_in(t, seconds);
+            clock.started_by(policy, false);
+        }
     }
     capacity
 }

@@ -29,6 +29,11 @@ pub struct CooldownClock {
     /// When the running scale-out / scale-in cooldown was last (re)started.
     scale_out_started: Option<i64>,
     scale_in_started: Option<i64>,
+    /// The policy (its index) whose activity last (re)started the scale-out / scale-in
+    /// cooldown: a new version of the policy set keeps a clock only while that policy is
+    /// unchanged ([`CooldownClock::carried`]).
+    scale_out_policy: Option<u32>,
+    scale_in_policy: Option<u32>,
 }
 
 impl CooldownClock {
@@ -68,6 +73,37 @@ impl CooldownClock {
     pub fn record_scale_in(&mut self, now: i64, seconds: u32) {
         self.scale_in_until = Some(now + i64::from(seconds));
         self.scale_in_started = Some(now);
+    }
+
+    /// Records that policy `policy` started the cooldown of the activity just recorded
+    /// (`scale_out`: a scale-out, else a scale-in).
+    pub fn started_by(&mut self, policy: usize, scale_out: bool) {
+        let policy = u32::try_from(policy).ok();
+        if scale_out {
+            self.scale_out_policy = policy;
+        } else {
+            self.scale_in_policy = policy;
+        }
+    }
+
+    /// This clock in a new version of the policy set, where `policy` maps the index of each
+    /// policy of the old version to its index in the new one if it is unchanged: each of the
+    /// two cooldowns is kept while the policy that started it is unchanged (a cooldown with no
+    /// known policy is dropped).
+    pub fn carried(&self, policy: impl Fn(usize) -> Option<usize>) -> CooldownClock {
+        let mut clock = CooldownClock::default();
+        let map = |started: Option<u32>| started.and_then(|p| policy(p as usize));
+        if let Some(new) = map(self.scale_out_policy) {
+            clock.scale_out = self.scale_out;
+            clock.scale_out_started = self.scale_out_started;
+            clock.started_by(new, true);
+        }
+        if let Some(new) = map(self.scale_in_policy) {
+            clock.scale_in_until = self.scale_in_until;
+            clock.scale_in_started = self.scale_in_started;
+            clock.started_by(new, false);
+        }
+        clock
     }
 
     /// The capacity change decided at `decided` was observed on the scale target at

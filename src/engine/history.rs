@@ -113,6 +113,19 @@ impl MetricHistory {
         }
     }
 
+    /// Keeps the periods of `old`, the history of the same metric in the version of the policy
+    /// set this one replaces (same period and delay), so that an edit does not make alarms and
+    /// target tracking wait for fresh periods again. The newest periods are kept when this
+    /// history holds fewer. A history of another period or delay is not copied.
+    pub fn carry_from(&mut self, old: &MetricHistory) {
+        if old.period_seconds != self.period_seconds || old.delay_seconds != self.delay_seconds {
+            return;
+        }
+        self.periods.clear();
+        let skip = old.periods.len().saturating_sub(self.capacity);
+        self.periods.extend(old.periods.iter().skip(skip).copied());
+    }
+
     /// The same history for a source that delivers a period `delay_seconds` after it ends (a
     /// CloudWatch query's end-time offset plus fetch time): a period counts as complete only
     /// once the delay has passed, so alarms never see the newest period as missing just

@@ -15,6 +15,7 @@
 //! that falls due searches its schedule for the next run.
 
 pub mod alarm;
+pub mod carry;
 pub mod combine;
 pub mod cooldown;
 pub mod history;
@@ -137,8 +138,10 @@ impl EngineState {
         state
     }
 
-    /// Continues the bounds in force of a previous version of the policy set when scheduled
-    /// scaling is or was suspended, instead of the replay [`EngineState::new`] does.
+    /// Continues the bounds in force of a previous version of the policy set, instead of the
+    /// replay [`EngineState::new`] does: after an edit that leaves the scalable target's
+    /// minimum and maximum as they are ([`EngineState::carry_from`]), in particular one that
+    /// suspends or resumes scheduled scaling.
     ///
     /// Suspending scheduled scaling leaves the minimum and maximum as they are, and "scheduled
     /// actions that were scheduled to run during the suspension period are skipped" when

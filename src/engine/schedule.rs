@@ -115,6 +115,29 @@ impl Schedule {
         &self.recurrence
     }
 
+    /// Whether `other` runs at the same instants: the same recurrence (a cron pattern by its
+    /// text and zone), start and end.
+    pub fn same_as(&self, other: &Schedule) -> bool {
+        let recurrence = match (&self.recurrence, &other.recurrence) {
+            (Recurrence::At(a), Recurrence::At(b)) => a == b,
+            (
+                Recurrence::Rate {
+                    every_seconds: a,
+                    anchor: x,
+                },
+                Recurrence::Rate {
+                    every_seconds: b,
+                    anchor: y,
+                },
+            ) => a == b && x == y,
+            (Recurrence::Cron { cron: a, zone: x }, Recurrence::Cron { cron: b, zone: y }) => {
+                a.pattern.as_str() == b.pattern.as_str() && x == y
+            }
+            _ => false,
+        };
+        recurrence && self.start == other.start && self.end == other.end
+    }
+
     /// The latest run at or before `at`, within the start and end times.
     pub fn latest_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let at = match self.end {

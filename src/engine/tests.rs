@@ -1,6 +1,6 @@
 //! Whole-evaluation tests of [`evaluate`], named after the rules of spec section B they check.
 
-mod harness;
+pub(super) mod harness;
 
 use self::harness::{
     CPU, CPU_MEM, Harness, MINUTE, T0, any_breach_above, any_breach_below, policies, step,

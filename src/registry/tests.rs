@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::reason::Outcome;
 use crate::policy::load::load_str;
 use crate::test_support::until;
 
@@ -235,6 +236,78 @@ async fn suspending_or_resuming_scheduled_scaling_keeps_the_bounds_in_force() {
     assert_eq!(decided_bounds(&suspended).await, (1, 10));
     let resumed = registry.insert(scheduled_policy(false), Origin::Embedded("test"));
     assert_eq!(decided_bounds(&resumed).await, (1, 10));
+}
+
+/// `shop/orders`, 1 to 100: metric `cpu` (pushed, 60 s periods), alarm `high` (`cpu >= 50`)
+/// and a step policy `out` on it (+2, a cooldown of an hour, re-invoked every second while
+/// `high` stays in ALARM), with `extra` appended to the spec.
+fn cooldown_policy(extra: &str) -> CompiledPolicySet {
+    load_str(
+        &format!(
+            "apiVersion: ecs-scaler.dev/v1alpha1\nkind: ScalingPolicySet\n\
+             metadata: {{name: orders, namespace: shop}}\n\
+             spec:\n  scalableTarget: {{minCapacity: 1, maxCapacity: 100}}\n  \
+             behavior: {{reinvocationIntervalSeconds: 1}}\n  \
+             metrics:\n    cpu: {{push: {{period: 60}}}}\n  \
+             alarms:\n    high: {{metric: cpu, comparisonOperator: GreaterThanOrEqualToThreshold, \
+             threshold: 50, evaluationPeriods: 1}}\n  \
+             policies:\n  - policyName: out\n    stepScaling: {{alarm: high, \
+             adjustmentType: ChangeInCapacity, cooldown: 3600, \
+             stepAdjustments: [{{metricIntervalLowerBound: 0, scalingAdjustment: 2}}]}}\n{extra}"
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+/// Pushes `value` for metric `cpu` of `set`, in the period before now (a complete one).
+fn push_cpu(registry: &Registry, set: &CompiledPolicySet, value: f64) {
+    let now = chrono::Utc::now();
+    let key = SourceHub::key_for(set, 0);
+    assert!(registry.hub().modify(&key, |feed| {
+        feed.push(now - chrono::Duration::seconds(60), value, now);
+    }));
+}
+
+/// The first decision of `handle` that `check` accepts.
+async fn decision_where(handle: &PolicySetHandle, check: impl Fn(&Decision) -> bool) -> Decision {
+    let mut verdicts = handle.subscribe();
+    let wait = verdicts.wait_for(|v| v.decision().is_some_and(&check));
+    let verdict = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("a decision in time")
+        .unwrap()
+        .clone();
+    verdict.decision().unwrap().clone()
+}
+
+/// Issue 13, "Edits keep state": replacing a policy set keeps the state of everything whose
+/// definition did not change, here the cooldown the unchanged policy `out` started (a fresh
+/// start would scale out again from 12 to 14 at once).
+#[tokio::test]
+async fn adding_a_scheduled_action_leaves_a_policy_in_cooldown_in_cooldown() {
+    let registry = test_registry(Some(10), "test");
+    let before = registry.insert(cooldown_policy(""), Origin::Embedded("test"));
+    push_cpu(&registry, &before.set, 55.0);
+    let decided = decision_where(&before, |d| d.desired != 10).await;
+    assert_eq!(decided.desired, 12, "{decided:?}");
+
+    let night = "  scheduledActions:\n  - scheduledActionName: night\n    \
+                 schedule: cron(0 22 * * ? *)\n    scalableTargetAction: {maxCapacity: 50}\n";
+    let after = registry.insert(cooldown_policy(night), Origin::Embedded("test"));
+    assert_eq!(after.set.scheduled_actions.len(), 1);
+    // Past the re-invocation interval, `out` is invoked again: in its cooldown.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    push_cpu(&registry, &after.set, 55.0);
+    let in_cooldown =
+        |d: &Decision| matches!(d.reasons[0].outcome, Outcome::ScaleOutCooldown { .. });
+    let decided = decision_where(&after, |d| d.desired != 12 || in_cooldown(d)).await;
+    assert_eq!(decided.desired, 12, "{decided:?}");
+    assert!(in_cooldown(&decided), "{decided:?}");
+    assert_eq!(
+        decided.max, 100,
+        "the new action runs at its next time, not replayed"
+    );
 }
 
 #[tokio::test]

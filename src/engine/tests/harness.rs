@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::engine::alarm::AlarmState;
+use crate::engine::carry::same_metric;
 use crate::engine::history::MetricHistory;
 use crate::engine::reason::Outcome;
 use crate::engine::{self, Decision, EngineState, Inputs};
@@ -171,6 +172,32 @@ impl Harness {
             scale_in_blocked: false,
             follow: true,
         }
+    }
+
+    /// Replaces the policy set with the document made of `parts`, now, as a changed file
+    /// does: the new version keeps the state of everything whose definition did not change
+    /// (`EngineState::carry_from`) and the histories of unchanged metrics, as
+    /// `controller::Runtime::carry_from` does.
+    pub fn edit(&mut self, parts: &[&str]) {
+        let yaml = document(parts);
+        let set = load_str(&yaml, "test").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let mut state = EngineState::new(&set, self.capacity, time(self.now));
+        state.carry_from(&set, &self.set, &self.state);
+        let histories = set
+            .metrics
+            .iter()
+            .map(|metric| {
+                let mut history = engine::history_for(metric);
+                let old = self.set.metrics.iter().position(|o| same_metric(o, metric));
+                if let Some(old) = old {
+                    history.carry_from(&self.histories[old]);
+                }
+                history
+            })
+            .collect();
+        self.set = set;
+        self.state = state;
+        self.histories = histories;
     }
 
     /// Index of metric `name`.

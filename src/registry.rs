@@ -501,12 +501,10 @@ impl Registry {
             return (entry.handle.clone(), false);
         }
         let replaced = names.get(&set.id.name).map(|e| e.handle.set.fingerprint);
-        let previous = names.get(&set.id.name).map(|e| e.handle.verdict());
-        let decided = previous.as_ref().and_then(|v| v.decision());
-        let bounds = names
-            .get(&set.id.name)
-            .and_then(|e| carried_bounds(&e.handle.set, &set, decided));
-        let carried = decided
+        let verdict = names.get(&set.id.name).map(|e| e.handle.verdict());
+        let carried = verdict
+            .as_ref()
+            .and_then(|v| v.decision())
             .map(|d| d.desired)
             .or(self.config.initial_capacity)
             .unwrap_or(set.min_capacity);
@@ -516,8 +514,9 @@ impl Registry {
             .get()
             .and_then(|source| source.view(&set));
         let name = set.id.name.clone();
+        // The running version hands its state over (bounds in force included: `carry_from`).
         let previous = names.get(&name).and_then(|e| e.controller.as_ref());
-        let mut entry = self.start(set, origin, capacity, carried, bounds, previous);
+        let mut entry = self.start(set, origin, capacity, carried, None, previous);
         entry.replaced = replaced;
         let handle = entry.handle.clone();
         names.insert(name, entry);
@@ -592,7 +591,7 @@ impl Registry {
             let verdict = entry.handle.verdict();
             let decided = verdict.decision();
             let carried = decided.map_or(set.min_capacity, |d| d.desired);
-            let bounds = carried_bounds(&set, &set, decided);
+            let bounds = suspended_bounds(&set, decided);
             restarted.push(set.id.clone());
             let replaced = entry.replaced;
             *entry = self.start(set, entry.origin.clone(), view, carried, bounds, None);
@@ -1030,22 +1029,15 @@ fn fingerprint(metadata: &HashMap<String, String>) -> u64 {
         .fold(0u64, u64::wrapping_add)
 }
 
-/// The bounds in force that a new controller of `new` continues from the last decision of the
-/// version `old` it replaces: when scheduled scaling is suspended in either (suspending keeps
-/// the bounds; resuming runs only the actions due afterwards: [`EngineState::continue_bounds`]),
-/// unless the edit changed the scalable target's own minimum or maximum, which then apply.
+/// The bounds in force that a restarted controller of `set` (a new scale target, no state
+/// handed over) continues from its last decision while scheduled scaling is suspended: a fresh
+/// start does not replay the actions then, so it would fall back to the document's bounds,
+/// where suspending keeps those in force ([`EngineState::continue_bounds`]).
 ///
 /// [`EngineState::continue_bounds`]: crate::engine::EngineState::continue_bounds
-fn carried_bounds(
-    old: &CompiledPolicySet,
-    new: &CompiledPolicySet,
-    decided: Option<&Decision>,
-) -> Option<(u32, u32)> {
-    let suspended =
-        old.suspended.scheduled_scaling_suspended || new.suspended.scheduled_scaling_suspended;
-    let same_target = old.min_capacity == new.min_capacity && old.max_capacity == new.max_capacity;
+fn suspended_bounds(set: &CompiledPolicySet, decided: Option<&Decision>) -> Option<(u32, u32)> {
     decided
-        .filter(|_| suspended && same_target)
+        .filter(|_| set.suspended.scheduled_scaling_suspended)
         .map(|d| (d.min, d.max))
 }
 

@@ -31,24 +31,29 @@ spec:
     targetTracking: {metric: backlog, perTask: true, targetValue: 100, scaleOutCooldown: 60, scaleInCooldown: 120}
 "#;
 
-const STEPPER: &str = r#"
+/// Policy set `name` from `min` to 40 tasks: +1 task (cooldown 60 s) while `cpu > 60`.
+fn plus_one(name: &str, min: u32) -> String {
+    format!(
+        r#"
 apiVersion: ecs-scaler.dev/v1alpha1
 kind: ScalingPolicySet
-metadata: {name: stepper}
+metadata: {{name: {name}}}
 spec:
-  scalableTarget: {minCapacity: 20, maxCapacity: 40}
+  scalableTarget: {{minCapacity: {min}, maxCapacity: 40}}
   metrics:
-    cpu: {push: {period: 60}}
+    cpu: {{push: {{period: 60}}}}
   alarms:
-    high: {metric: cpu, comparisonOperator: GreaterThanThreshold, threshold: 60, evaluationPeriods: 1}
+    high: {{metric: cpu, comparisonOperator: GreaterThanThreshold, threshold: 60, evaluationPeriods: 1}}
   policies:
   - policyName: plus-one
     stepScaling:
       alarm: high
       adjustmentType: ChangeInCapacity
       cooldown: 60
-      stepAdjustments: [{metricIntervalLowerBound: 0, scalingAdjustment: 1}]
-"#;
+      stepAdjustments: [{{metricIntervalLowerBound: 0, scalingAdjustment: 1}}]
+"#
+    )
+}
 
 fn burst_trace() -> String {
     // A queue burst: 0, then 2,000 messages for ten minutes, then drained.
@@ -91,7 +96,7 @@ fn default_tolerance_swallows_small_steps_and_the_verdict_says_so() {
         behavior: Behavior::default(),
         ..imported(set)
     };
-    let result = run(STEPPER, &trace, with_default_tolerance);
+    let result = run(&plus_one("stepper", 20), &trace, with_default_tolerance);
     assert!(
         result.rows.iter().any(|r| r.ecs > 20),
         "ECS adds one task at a time"
@@ -194,25 +199,6 @@ fn without_a_scaled_object_the_comparison_replays_what_import_writes() {
     assert_eq!(old_keda.behavior.scale_up.unwrap().tolerance, None);
 }
 
-const PLUS_ONE_FROM_TEN: &str = r#"
-apiVersion: ecs-scaler.dev/v1alpha1
-kind: ScalingPolicySet
-metadata: {name: plus-one}
-spec:
-  scalableTarget: {minCapacity: 10, maxCapacity: 40}
-  metrics:
-    cpu: {push: {period: 60}}
-  alarms:
-    high: {metric: cpu, comparisonOperator: GreaterThanThreshold, threshold: 60, evaluationPeriods: 1}
-  policies:
-  - policyName: plus-one
-    stepScaling:
-      alarm: high
-      adjustmentType: ChangeInCapacity
-      cooldown: 60
-      stepAdjustments: [{metricIntervalLowerBound: 0, scalingAdjustment: 1}]
-"#;
-
 fn hot_cpu(minutes: i64) -> String {
     let mut trace = String::from("time,metric,value\n");
     for minute in 0..minutes {
@@ -222,7 +208,7 @@ fn hot_cpu(minutes: i64) -> String {
 }
 
 fn highest_eks(kubernetes: &str, keda_version: &str) -> (u32, Comparison) {
-    let result = run(PLUS_ONE_FROM_TEN, &hot_cpu(10), |set| {
+    let result = run(&plus_one("plus-one", 10), &hot_cpu(10), |set| {
         EksSettings::imported(set, cluster(kubernetes), keda(keda_version)).unwrap()
     });
     (result.rows.iter().map(|r| r.eks).max().unwrap(), result)

@@ -97,7 +97,7 @@ pub struct AlarmDef {
     /// N.
     pub evaluation_periods: u32,
     /// The periods evaluated when some are missing: N plus
-    /// [`Behavior::evaluation_range_extra_periods`] (see [`crate::engine::alarm`]).
+    /// `spec.behavior.alarmEvaluationRangeExtraPeriods` (see [`crate::engine::alarm`]).
     pub evaluation_range: u32,
     /// M.
     pub datapoints_to_alarm: u32,
@@ -214,8 +214,6 @@ pub struct Behavior {
     pub reinvocation_interval_seconds: u32,
     /// `minAdjustmentMagnitude` applies to scale-in too.
     pub min_adjustment_magnitude_on_scale_in: bool,
-    /// Periods an alarm's evaluation range holds beyond its N.
-    pub evaluation_range_extra_periods: u32,
 }
 
 impl CompiledPolicySet {

@@ -246,11 +246,15 @@ pub fn compile(document: &ScalingPolicySet) -> Result<CompiledPolicySet, Validat
     }
 
     // Each alarm evaluates its evaluation range, and each metric keeps the longest range of the
-    // alarms over it (spec B.7).
+    // alarms over it (spec B.7). An out-of-range setting is reported by `compile_behavior`.
+    let evaluation_range_extra_periods = spec
+        .behavior
+        .alarm_evaluation_range_extra_periods
+        .min(MAX_EVALUATION_RANGE_EXTRA_PERIODS);
     for alarm in &mut alarms {
         alarm.evaluation_range = alarm
             .evaluation_periods
-            .saturating_add(behavior.evaluation_range_extra_periods);
+            .saturating_add(evaluation_range_extra_periods);
         let needed = alarm.evaluation_range as usize;
         let metric = &mut metrics[alarm.metric];
         metric.history_periods = metric.history_periods.max(needed);
@@ -833,9 +837,6 @@ fn compile_behavior(spec: &BehaviorSpec, errors: &mut ValidationErrors) -> Behav
         );
     }
     Behavior {
-        evaluation_range_extra_periods: spec
-            .alarm_evaluation_range_extra_periods
-            .min(MAX_EVALUATION_RANGE_EXTRA_PERIODS),
         cooldown_scope: spec.cooldown_scope,
         scale_in_blocked_during_scale_out_cooldown: spec.scale_in_blocked_during_scale_out_cooldown,
         reinvocation_interval_seconds: spec.reinvocation_interval_seconds.max(1),

@@ -572,7 +572,22 @@ class Trigger:
         request = self.pb.messages.GetMetricsRequest(
             scaledObjectRef=self.ref, metricName=hpa_name[len(prefix) :]
         )
-        [value] = self.stub.GetMetrics(request, timeout=RPC_TIMEOUT).metricValues
+        # A policy set this trigger just created or replaced is evaluated by the scaler's driver
+        # on its next pass; a poll before that gets UNAVAILABLE ("not evaluated yet") and KEDA
+        # polls again. So does this one, within DECIDED_TIMEOUT; any other error is raised.
+        deadline = time.monotonic() + DECIDED_TIMEOUT
+        while True:
+            try:
+                [value] = self.stub.GetMetrics(request, timeout=RPC_TIMEOUT).metricValues
+                break
+            except grpc.RpcError as error:
+                pending = (
+                    error.code() == grpc.StatusCode.UNAVAILABLE
+                    and "has not been evaluated yet" in error.details()
+                )
+                if not pending or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
         assert value.metricName == hpa_name[len(prefix) :]
         active = self.stub.IsActive(self.ref, timeout=RPC_TIMEOUT).result
         return value.metricValueFloat, active
